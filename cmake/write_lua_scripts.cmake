@@ -1,0 +1,12 @@
+# Run with -P: -DOUTPUT=file.cc -DSCRIPTS=a.lua;b.lua
+set(body "// Generated from coordinator/scripts/*.lua by cmake/write_lua_scripts.cmake.\n")
+string(APPEND body "#include <string>\n#include <string_view>\n\n")
+string(APPEND body "namespace impulse::coordinator {\n\n")
+string(APPEND body "std::string_view LuaScriptSource(std::string_view name) {\n")
+foreach(script ${SCRIPTS})
+  get_filename_component(name ${script} NAME_WE)
+  file(READ ${script} text)
+  string(APPEND body "  if (name == \"${name}\") return R\"impulse_lua(${text})impulse_lua\";\n")
+endforeach()
+string(APPEND body "  return {};\n}\n\n}  // namespace impulse::coordinator\n")
+file(WRITE ${OUTPUT} "${body}")

@@ -1,0 +1,155 @@
+// Store: the coordinator's state — jobs, task graphs, queues, leases, events,
+// workers, datasets and blob ownership. Redis is the production
+// implementation (coordinator/redis_store.h); the coordinator keeps nothing in
+// memory that the Store does not also hold.
+//
+// Every method that changes scheduling state is one atomic transition. Times
+// come from the caller's Clock as Unix epoch milliseconds; the Store never
+// reads the time itself.
+//
+// Thread-safe: every method may be called from any thread.
+// Failures: Unavailable when the backing server cannot be reached (nothing
+// was changed, or the transition is safe to retry); NotFound for a job, task
+// or dataset this project does not have; Aborted for a stale fencing token.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "impulse/status.h"
+#include "impulse/v1/coordinator.pb.h"
+#include "impulse/v1/job.pb.h"
+
+namespace impulse::coordinator {
+
+// One node of a job's task graph, as the scheduler builds it.
+struct NewTask {
+  std::string id;                  // unique across the cluster
+  v1::TaskKind kind = v1::TASK_KIND_UNSPECIFIED;
+  std::vector<std::string> deps;   // ids of tasks of the same job
+  uint32_t max_attempts = 3;
+  v1::TaskSpec spec;
+  // Set when an identical earlier task's output is reused: the task is
+  // created SUCCEEDED with this output and never queued.
+  std::optional<v1::TaskOutput> reused_output;
+};
+
+struct LeaseGrant {
+  v1::TaskSpec spec;       // with inputs filled from the dependencies' outputs
+  uint64_t fencing_token = 0;
+  uint32_t attempt = 0;    // 1-based
+};
+
+struct HeartbeatAnswer {
+  bool cancel = false;     // the job was cancelled or withdrawn
+  std::string reason;
+};
+
+struct TaskCompletion {
+  bool succeeded = false;
+  std::string error;       // one line, when !succeeded
+  v1::TaskOutput output;
+};
+
+// What a completed task changed, for metrics.
+struct CompletionEffect {
+  v1::TaskKind kind = v1::TASK_KIND_UNSPECIFIED;
+  v1::TaskState task_state = v1::TASK_STATE_UNSPECIFIED;
+  v1::JobState job_state = v1::JOB_STATE_UNSPECIFIED;  // after the transition
+  int64_t started_ms = 0;  // when this attempt was leased
+};
+
+struct ExpiredLease {
+  std::string project;
+  std::string task_id;
+  bool requeued = false;   // false: out of attempts, the task and job failed
+};
+
+struct EventBatch {
+  std::vector<v1::Event> events;  // oldest first, each with its id set
+  bool job_finished = false;      // the job is in a terminal state
+};
+
+struct QueueStats {
+  std::vector<std::pair<v1::TaskKind, int64_t>> queued;  // per kind
+  int64_t running = 0;                                  // live leases
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- jobs
+  // Writes the job (state QUEUED), its tasks, queues the runnable ones and
+  // appends a STATE event. AlreadyExists when the id is taken.
+  virtual Status CreateJob(const v1::Job& job, const std::vector<NewTask>& tasks,
+                           int64_t now_ms) = 0;
+  // The job with its tasks, results merged from its tasks' outputs, and
+  // artifacts.
+  virtual Result<v1::Job> GetJob(const std::string& project, const std::string& job_id) = 0;
+  // Newest first, without tasks or results.
+  virtual Result<std::vector<v1::Job>> ListJobs(const std::string& project, uint32_t limit) = 0;
+  // Queued tasks are cancelled at once; running ones learn it at their next
+  // heartbeat. FailedPrecondition when the job has already ended.
+  virtual Status CancelJob(const std::string& project, const std::string& job_id,
+                           const std::string& reason, int64_t now_ms) = 0;
+
+  // ---- scheduling
+  // Leases the oldest runnable task of the first kind in `kinds` that has one
+  // (empty = any kind). nullopt when none is runnable.
+  virtual Result<std::optional<LeaseGrant>> LeaseTask(const std::string& worker_id,
+                                                      const std::vector<v1::TaskKind>& kinds,
+                                                      int64_t now_ms, int64_t lease_ttl_ms) = 0;
+  // Extends the lease to now + ttl and appends the events. Aborted when the
+  // token is not the task's current one or the task is no longer running.
+  virtual Result<HeartbeatAnswer> Heartbeat(const std::string& project,
+                                            const std::string& task_id, uint64_t fencing_token,
+                                            double progress,
+                                            const std::vector<v1::Event>& events,
+                                            int64_t now_ms, int64_t lease_ttl_ms) = 0;
+  // Succeeded: stores the output and queues the dependents that became
+  // runnable; the job succeeds with its last task. Failed: the task and its
+  // job fail with the error, other tasks are cancelled. Aborted when the
+  // token is stale; nothing is written then.
+  virtual Result<CompletionEffect> CompleteTask(const std::string& project,
+                                                const std::string& task_id,
+                                                uint64_t fencing_token,
+                                                const TaskCompletion& completion,
+                                                int64_t now_ms) = 0;
+  // Requeues every task whose lease ended before now_ms, or fails it (and
+  // its job) past max_attempts. Tasks of ended jobs are just released.
+  virtual Result<std::vector<ExpiredLease>> RequeueExpired(int64_t now_ms) = 0;
+
+  // ---- events
+  // Events after `after_id` ("" = from the start), waiting up to max_wait_ms
+  // for the first one. NotFound for an unknown job.
+  virtual Result<EventBatch> ReadEvents(const std::string& project, const std::string& job_id,
+                                        const std::string& after_id, int64_t max_wait_ms,
+                                        uint32_t max_count) = 0;
+
+  // ---- workers
+  virtual Status UpsertWorker(const v1::WorkerInfo& worker, int64_t now_ms) = 0;
+  // Workers seen since seen_after_ms, each with last_seen_ms set.
+  virtual Result<std::vector<v1::WorkerInfo>> ListWorkers(int64_t seen_after_ms) = 0;
+
+  // ---- blobs and datasets (ownership only; bytes live in the BlobStore)
+  virtual Result<std::vector<std::string>> MissingBlobs(const std::string& project,
+                                                        const std::vector<std::string>& sha256) = 0;
+  virtual Status AddBlobs(const std::string& project, const std::vector<std::string>& sha256) = 0;
+  virtual Status PutDataset(const std::string& project, const v1::DatasetInfo& dataset) = 0;
+  virtual Result<v1::DatasetInfo> GetDataset(const std::string& project,
+                                             const std::string& sha256) = 0;
+
+  // ---- reuse of identical work (e.g. features of one dataset and config)
+  virtual Result<std::optional<v1::TaskOutput>> GetCachedOutput(const std::string& project,
+                                                                const std::string& key) = 0;
+  virtual Status PutCachedOutput(const std::string& project, const std::string& key,
+                                 const v1::TaskOutput& output) = 0;
+
+  // ---- metrics
+  virtual Result<QueueStats> GetQueueStats() = 0;
+};
+
+}  // namespace impulse::coordinator
