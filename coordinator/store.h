@@ -55,6 +55,7 @@ struct TaskCompletion {
 
 // What a completed task changed, for metrics.
 struct CompletionEffect {
+  std::string job_id;
   v1::TaskKind kind = v1::TASK_KIND_UNSPECIFIED;
   v1::TaskState task_state = v1::TASK_STATE_UNSPECIFIED;
   v1::JobState job_state = v1::JOB_STATE_UNSPECIFIED;  // after the transition

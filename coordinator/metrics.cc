@@ -1,0 +1,98 @@
+#include "coordinator/metrics.h"
+
+#include "impulse/task_names.h"
+
+namespace impulse::coordinator {
+namespace {
+
+const prometheus::Histogram::BucketBoundaries kRpcBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+const prometheus::Histogram::BucketBoundaries kTaskBuckets = {
+    0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 2400, 3600};
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      rpcs_(prometheus::BuildCounter()
+                .Name("impulse_rpc_total")
+                .Help("gRPC calls handled, by method and status code")
+                .Register(*registry_)),
+      rpc_seconds_(prometheus::BuildHistogram()
+                       .Name("impulse_rpc_duration_seconds")
+                       .Help("gRPC handler latency, by method")
+                       .Register(*registry_)),
+      queue_depth_(prometheus::BuildGauge()
+                       .Name("impulse_queue_depth")
+                       .Help("Runnable tasks waiting for a worker, by task kind")
+                       .Register(*registry_)),
+      tasks_(prometheus::BuildGauge()
+                 .Name("impulse_tasks")
+                 .Help("Tasks now queued or running, by state")
+                 .Register(*registry_)),
+      tasks_finished_(prometheus::BuildCounter()
+                          .Name("impulse_tasks_finished_total")
+                          .Help("Tasks that reached a final state, by kind and state")
+                          .Register(*registry_)),
+      task_seconds_(prometheus::BuildHistogram()
+                        .Name("impulse_task_duration_seconds")
+                        .Help("Wall time from lease to completion, by task kind")
+                        .Register(*registry_)),
+      leases_expired_(prometheus::BuildCounter()
+                          .Name("impulse_leases_expired_total")
+                          .Help("Leases that lapsed without a heartbeat, by outcome")
+                          .Register(*registry_)),
+      workers_connected_(prometheus::BuildGauge()
+                             .Name("impulse_workers_connected")
+                             .Help("Workers seen within three lease TTLs, by kind (cpu|gpu)")
+                             .Register(*registry_)) {}
+
+Status Metrics::Expose(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& e) {
+    return Unavailable("cannot serve metrics on " + address + ": " + e.what());
+  }
+  exposer_->RegisterCollectable(registry_);
+  return Status::Ok();
+}
+
+int Metrics::ExposedPort() const {
+  if (!exposer_) return 0;
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void Metrics::ObserveRpc(const std::string& method, StatusCode code, double seconds) {
+  rpcs_.Add({{"method", method}, {"code", StatusCodeName(code)}}).Increment();
+  rpc_seconds_.Add({{"method", method}}, kRpcBuckets).Observe(seconds);
+}
+
+void Metrics::ObserveCompletion(const CompletionEffect& effect, int64_t finished_ms) {
+  const std::string kind = TaskKindName(effect.kind);
+  tasks_finished_.Add({{"kind", kind}, {"state", TaskStateName(effect.task_state)}}).Increment();
+  if (effect.started_ms > 0 && finished_ms >= effect.started_ms) {
+    task_seconds_.Add({{"kind", kind}}, kTaskBuckets)
+        .Observe(static_cast<double>(finished_ms - effect.started_ms) / 1000.0);
+  }
+}
+
+void Metrics::ObserveExpiredLease(bool requeued) {
+  leases_expired_.Add({{"outcome", requeued ? "requeued" : "failed"}}).Increment();
+}
+
+void Metrics::SetQueueStats(const QueueStats& stats) {
+  int64_t queued = 0;
+  for (const auto& [kind, depth] : stats.queued) {
+    queue_depth_.Add({{"kind", TaskKindName(kind)}}).Set(static_cast<double>(depth));
+    queued += depth;
+  }
+  tasks_.Add({{"state", "QUEUED"}}).Set(static_cast<double>(queued));
+  tasks_.Add({{"state", "RUNNING"}}).Set(static_cast<double>(stats.running));
+}
+
+void Metrics::SetWorkersConnected(const std::string& kind, double count) {
+  workers_connected_.Add({{"kind", kind}}).Set(count);
+}
+
+}  // namespace impulse::coordinator

@@ -1,0 +1,78 @@
+// The coordinator's Prometheus metrics, served on their own HTTP port.
+//
+// Names follow Prometheus conventions (impulse_*_total counters, *_seconds
+// histograms); docs/DEPLOY.md lists them with their meaning.
+// Thread-safe: every method may be called from any thread.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "coordinator/store.h"
+#include "impulse/status.h"
+
+namespace impulse::coordinator {
+
+class Metrics {
+ public:
+  // The registry is the process's one metrics singleton; it is owned here
+  // and handed to whoever exposes it.
+  Metrics();
+
+  // Serves /metrics on `address` ("HOST:PORT", port 0 = any free port).
+  Status Expose(const std::string& address);
+  // The bound port after Expose(); 0 before.
+  int ExposedPort() const;
+
+  void ObserveRpc(const std::string& method, StatusCode code, double seconds);
+  void ObserveCompletion(const CompletionEffect& effect, int64_t finished_ms);
+  void ObserveExpiredLease(bool requeued);
+  void SetQueueStats(const QueueStats& stats);
+  void SetWorkersConnected(const std::string& kind, double count);
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Family<prometheus::Histogram>& rpc_seconds_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Gauge>& tasks_;
+  prometheus::Family<prometheus::Counter>& tasks_finished_;
+  prometheus::Family<prometheus::Histogram>& task_seconds_;
+  prometheus::Family<prometheus::Counter>& leases_expired_;
+  prometheus::Family<prometheus::Gauge>& workers_connected_;
+};
+
+// Times one RPC and records it when it goes out of scope.
+class RpcTimer {
+ public:
+  RpcTimer(Metrics& metrics, std::string method)
+      : metrics_(metrics), method_(std::move(method)), start_(std::chrono::steady_clock::now()) {}
+  ~RpcTimer() {
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
+    metrics_.ObserveRpc(method_, code_, elapsed.count());
+  }
+  // The outcome to record; OK unless set.
+  const Status& Record(const Status& status) {
+    code_ = status.code();
+    return status;
+  }
+
+ private:
+  Metrics& metrics_;
+  std::string method_;
+  std::chrono::steady_clock::time_point start_;
+  StatusCode code_ = StatusCode::kOk;
+};
+
+}  // namespace impulse::coordinator

@@ -1,0 +1,228 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "impulse/impulse_spec.h"
+#include "impulse/sha256.h"
+#include "impulse/task_names.h"
+#include "impulse/v1/dataset.pb.h"
+
+namespace impulse::coordinator {
+namespace {
+
+std::string NewJobId() {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "j-";
+  uint64_t bits = rng();
+  for (int i = 0; i < 12; ++i, bits >>= 4) id += kHex[bits & 15];
+  return id;
+}
+
+// Identical features come from the same dataset, input block and processing
+// block; the version tag changes whenever the feature format does.
+std::string FeaturesCacheKey(const v1::Job& job) {
+  const auto& in = job.impulse().input();
+  const auto& proc = job.impulse().processing();
+  return "features-v1:" +
+         Sha256Hex(job.dataset_sha256() + "|" + std::to_string(in.width()) + "x" +
+                   std::to_string(in.height()) + "|" + std::to_string(in.resize()) + "|" +
+                   std::to_string(proc.block()) + "|" + std::to_string(proc.color()));
+}
+
+v1::TaskSpec SpecFor(const v1::Job& job, const std::string& task_id, v1::TaskKind kind) {
+  v1::TaskSpec spec;
+  spec.set_project(job.project());
+  spec.set_job_id(job.id());
+  spec.set_task_id(task_id);
+  spec.set_kind(kind);
+  *spec.mutable_impulse() = job.impulse();
+  spec.set_dataset_sha256(job.dataset_sha256());
+  return spec;
+}
+
+v1::JobKind ResolveKind(const v1::SubmitJobRequest& request) {
+  if (request.kind() != v1::JOB_KIND_UNSPECIFIED) return request.kind();
+  const bool learns = request.impulse().has_learning() &&
+                      request.impulse().learning().block() != v1::LEARNING_KIND_UNSPECIFIED;
+  return learns ? v1::JOB_KIND_TRAIN : v1::JOB_KIND_FEATURES;
+}
+
+Status CheckManifest(const v1::DatasetManifest& manifest, const std::set<std::string>& owned) {
+  if (manifest.labels_size() < 2) {
+    return InvalidArgument("dataset has " + std::to_string(manifest.labels_size()) +
+                           " class(es); a classifier needs at least 2");
+  }
+  if (manifest.samples_size() == 0) return InvalidArgument("dataset has no samples");
+  for (const auto& source : manifest.sources()) {
+    if (!owned.count(source.sha256())) {
+      return InvalidArgument("dataset file " + source.name() + " (" + source.sha256() +
+                             ") was not uploaded");
+    }
+  }
+  for (int i = 0; i < manifest.samples_size(); ++i) {
+    const auto& sample = manifest.samples(i);
+    if (sample.source() >= static_cast<uint32_t>(manifest.sources_size()) ||
+        sample.label() >= static_cast<uint32_t>(manifest.labels_size())) {
+      return InvalidArgument("dataset sample " + std::to_string(i) +
+                             " names a source or label that does not exist");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string ProjectOrDefault(const std::string& project) {
+  return project.empty() ? "default" : project;
+}
+
+Scheduler::Scheduler(Store& store, BlobStore& blobs, Clock& clock, Metrics& metrics,
+                     SchedulerOptions options)
+    : store_(store), blobs_(blobs), clock_(clock), metrics_(metrics), options_(options) {}
+
+Result<v1::DatasetInfo> Scheduler::RegisterDataset(const std::string& project_name,
+                                                   const std::string& manifest_sha256) {
+  const std::string project = ProjectOrDefault(project_name);
+  IMPULSE_ASSIGN_OR_RETURN(auto missing, store_.MissingBlobs(project, {manifest_sha256}));
+  if (!missing.empty()) {
+    return InvalidArgument("manifest_sha256: blob " + manifest_sha256 + " was not uploaded");
+  }
+  IMPULSE_ASSIGN_OR_RETURN(uint64_t size, blobs_.Size(manifest_sha256));
+  IMPULSE_ASSIGN_OR_RETURN(std::string bytes, blobs_.Read(manifest_sha256, 0, size));
+  v1::DatasetManifest manifest;
+  if (!manifest.ParseFromString(bytes)) {
+    return InvalidArgument("manifest_sha256: blob " + manifest_sha256 +
+                           " is not a DatasetManifest");
+  }
+  std::vector<std::string> sources;
+  for (const auto& source : manifest.sources()) sources.push_back(source.sha256());
+  IMPULSE_ASSIGN_OR_RETURN(auto absent, store_.MissingBlobs(project, sources));
+  std::set<std::string> owned(sources.begin(), sources.end());
+  for (const auto& sha : absent) owned.erase(sha);
+  IMPULSE_RETURN_IF_ERROR(CheckManifest(manifest, owned));
+
+  v1::DatasetInfo info;
+  info.set_sha256(manifest_sha256);
+  info.set_name(manifest.name());
+  *info.mutable_labels() = manifest.labels();
+  for (const auto& sample : manifest.samples()) {
+    if (sample.split() == v1::SPLIT_TEST) {
+      info.set_test_samples(info.test_samples() + 1);
+    } else {
+      info.set_train_samples(info.train_samples() + 1);
+    }
+  }
+  info.set_created_ms(clock_.NowMs());
+  IMPULSE_RETURN_IF_ERROR(store_.PutDataset(project, info));
+  return info;
+}
+
+Result<std::vector<NewTask>> Scheduler::BuildTasks(const v1::Job& job) {
+  std::vector<NewTask> tasks;
+  NewTask features{.id = job.id() + ".features",
+                   .kind = v1::TASK_KIND_GENERATE_FEATURES,
+                   .max_attempts = options_.max_attempts};
+  features.spec = SpecFor(job, features.id, features.kind);
+  IMPULSE_ASSIGN_OR_RETURN(auto cached, store_.GetCachedOutput(job.project(), FeaturesCacheKey(job)));
+  if (cached) {
+    cached->mutable_results()->mutable_features()->set_reused(true);
+    features.reused_output = std::move(cached);
+  }
+  tasks.push_back(std::move(features));
+  if (job.kind() == v1::JOB_KIND_FEATURES) return tasks;
+
+  NewTask train{.id = job.id() + ".train",
+                .kind = v1::TASK_KIND_TRAIN,
+                .deps = {tasks.back().id},
+                .max_attempts = options_.max_attempts};
+  train.spec = SpecFor(job, train.id, train.kind);
+  tasks.push_back(std::move(train));
+  NewTask quantize{.id = job.id() + ".quantize",
+                   .kind = v1::TASK_KIND_QUANTIZE_EVALUATE,
+                   .deps = {tasks.back().id},
+                   .max_attempts = options_.max_attempts};
+  quantize.spec = SpecFor(job, quantize.id, quantize.kind);
+  tasks.push_back(std::move(quantize));
+  return tasks;
+}
+
+Result<v1::Job> Scheduler::Submit(const v1::SubmitJobRequest& request) {
+  // The impulse is checked before anything else, so a malformed one is
+  // refused with INVALID_ARGUMENT whatever else is wrong.
+  IMPULSE_RETURN_IF_ERROR(ValidateImpulse(request.impulse()));
+  v1::Job job;
+  job.set_project(ProjectOrDefault(request.project()));
+  job.set_kind(ResolveKind(request));
+  if (job.kind() == v1::JOB_KIND_TUNE) {
+    return InvalidArgument("kind: tune jobs are not accepted by this coordinator yet");
+  }
+  if (request.dataset_sha256().empty()) {
+    return InvalidArgument("dataset_sha256: no dataset given (pass --data PATH)");
+  }
+  auto dataset = store_.GetDataset(job.project(), request.dataset_sha256());
+  if (!dataset.ok() && dataset.status().code() == StatusCode::kNotFound) {
+    return InvalidArgument("dataset_sha256: project '" + job.project() + "' has no dataset " +
+                           request.dataset_sha256());
+  }
+  IMPULSE_RETURN_IF_ERROR(dataset.status());
+
+  job.set_id(NewJobId());
+  job.set_state(v1::JOB_STATE_QUEUED);
+  *job.mutable_impulse() = WithDefaults(request.impulse());
+  job.set_dataset_sha256(request.dataset_sha256());
+  job.set_created_ms(clock_.NowMs());
+  job.set_updated_ms(job.created_ms());
+  IMPULSE_ASSIGN_OR_RETURN(auto tasks, BuildTasks(job));
+  IMPULSE_RETURN_IF_ERROR(store_.CreateJob(job, tasks, job.created_ms()));
+  return store_.GetJob(job.project(), job.id());
+}
+
+Result<std::optional<LeaseGrant>> Scheduler::Lease(const std::string& worker_id,
+                                                   const std::vector<v1::TaskKind>& kinds,
+                                                   int64_t wait_ms,
+                                                   const std::function<bool()>& abandoned) {
+  const int64_t deadline_ms =
+      clock_.NowMs() + std::clamp<int64_t>(wait_ms, 0, options_.max_lease_wait_ms);
+  while (true) {
+    IMPULSE_ASSIGN_OR_RETURN(auto grant,
+                             store_.LeaseTask(worker_id, kinds, clock_.NowMs(), options_.lease_ttl_ms));
+    if (grant || clock_.NowMs() >= deadline_ms || (abandoned && abandoned())) return grant;
+    clock_.SleepForMs(std::min(options_.poll_interval_ms, deadline_ms - clock_.NowMs()));
+  }
+}
+
+Result<HeartbeatAnswer> Scheduler::Heartbeat(const v1::HeartbeatRequest& request) {
+  const int64_t now_ms = clock_.NowMs();
+  std::vector<v1::Event> events(request.events().begin(), request.events().end());
+  for (auto& event : events) {
+    event.set_task_id(request.task_id());
+    if (event.time_ms() == 0) event.set_time_ms(now_ms);
+  }
+  return store_.Heartbeat(ProjectOrDefault(request.project()), request.task_id(),
+                          request.fencing_token(), request.progress(), events, now_ms,
+                          options_.lease_ttl_ms);
+}
+
+Status Scheduler::Complete(const v1::CompleteTaskRequest& request) {
+  const std::string project = ProjectOrDefault(request.project());
+  TaskCompletion completion{.succeeded = request.succeeded(), .error = request.error(),
+                            .output = request.output()};
+  const int64_t now_ms = clock_.NowMs();
+  IMPULSE_ASSIGN_OR_RETURN(auto effect, store_.CompleteTask(project, request.task_id(),
+                                                            request.fencing_token(), completion,
+                                                            now_ms));
+  metrics_.ObserveCompletion(effect, now_ms);
+  if (effect.kind == v1::TASK_KIND_GENERATE_FEATURES &&
+      effect.task_state == v1::TASK_STATE_SUCCEEDED) {
+    // Not atomic with the completion: losing this write only costs a
+    // recomputation later, never a wrong answer.
+    IMPULSE_ASSIGN_OR_RETURN(v1::Job job, store_.GetJob(project, effect.job_id));
+    IMPULSE_RETURN_IF_ERROR(store_.PutCachedOutput(project, FeaturesCacheKey(job), request.output()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace impulse::coordinator

@@ -1,0 +1,48 @@
+#include "worker/worker_metrics.h"
+
+namespace impulse::worker {
+
+WorkerMetrics::WorkerMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      tasks_(prometheus::BuildCounter()
+                 .Name("impulse_worker_tasks_total")
+                 .Help("Tasks this worker ran, by kind and outcome")
+                 .Register(*registry_)),
+      task_seconds_(prometheus::BuildHistogram()
+                        .Name("impulse_worker_task_seconds")
+                        .Help("Wall time of a task on this worker, by kind")
+                        .Register(*registry_)),
+      busy_(prometheus::BuildGauge()
+                .Name("impulse_worker_busy")
+                .Help("1 while a task runs, else 0")
+                .Register(*registry_)
+                .Add({})) {}
+
+Status WorkerMetrics::Expose(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& e) {
+    return Unavailable("cannot serve metrics on " + address + ": " + e.what());
+  }
+  exposer_->RegisterCollectable(registry_);
+  return Status::Ok();
+}
+
+int WorkerMetrics::ExposedPort() const {
+  if (!exposer_) return 0;
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void WorkerMetrics::ObserveTask(const std::string& kind, const std::string& outcome,
+                                double seconds) {
+  tasks_.Add({{"kind", kind}, {"outcome", outcome}}).Increment();
+  task_seconds_.Add({{"kind", kind}},
+                    prometheus::Histogram::BucketBoundaries{0.5, 1, 2, 5, 10, 30, 60, 120, 300,
+                                                            600, 1200, 3600})
+      .Observe(seconds);
+}
+
+void WorkerMetrics::SetBusy(bool busy) { busy_.Set(busy ? 1 : 0); }
+
+}  // namespace impulse::worker
