@@ -1,0 +1,221 @@
+// End-to-end tests against a real local cluster: redis-server, the
+// coordinator and two workers as processes (deploy/local-cluster), driven
+// through impulse-client exactly as a user would.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "impulse/idx.h"
+#include "tests/support/command.h"
+#include "tests/support/temp_dir.h"
+
+namespace impulse {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::CommandResult;
+using testing::RunCommand;
+using testing::ShellQuote;
+
+const std::string kSource = IMPULSE_SOURCE_DIR;
+const std::string kBuild = IMPULSE_BUILD_DIR;
+const std::string kFashion = "/usr/share/datasets/fashion-mnist";
+const char* const kClasses[] = {"T-shirt_top", "Trouser", "Pullover", "Dress", "Coat",
+                                "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle_boot"};
+
+// Writes `per_class` PNGs of each class from one IDX pair into dir/<class>/.
+void WritePngs(const std::string& images_path, const std::string& labels_path,
+               const std::string& dir, int per_class) {
+  auto images = ReadIdxImages(images_path);
+  auto labels = ReadIdxLabels(labels_path);
+  ASSERT_TRUE(images.ok() && labels.ok());
+  std::vector<int> written(10, 0);
+  for (uint32_t i = 0; i < images->count; ++i) {
+    const int label = (*labels)[i];
+    if (written[label] >= per_class) continue;
+    const fs::path folder = fs::path(dir) / kClasses[label];
+    fs::create_directories(folder);
+    cv::Mat image(static_cast<int>(images->rows), static_cast<int>(images->cols), CV_8UC1,
+                  images->pixels.data() + static_cast<size_t>(i) * images->rows * images->cols);
+    ASSERT_TRUE(cv::imwrite((folder / (std::to_string(i) + ".png")).string(), image));
+    ++written[label];
+  }
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    state_ = new testing::TempDir();
+    // 1 000 Fashion-MNIST images as PNG folders: 800 training, 200 testing.
+    WritePngs(kFashion + "/train-images-idx3-ubyte.gz", kFashion + "/train-labels-idx1-ubyte.gz",
+              state_->path() + "/data/training", 80);
+    WritePngs(kFashion + "/t10k-images-idx3-ubyte.gz", kFashion + "/t10k-labels-idx1-ubyte.gz",
+              state_->path() + "/data/testing", 20);
+    CommandResult up = RunCommand(Cluster("up --workers 2 --threads 1 --lease-ttl-ms 3000"), 120);
+    ASSERT_EQ(up.exit_code, 0) << up.output;
+    std::istringstream lines(up.stdout_text);
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) address_ = line;
+    }
+    ASSERT_FALSE(address_.empty()) << up.output;
+  }
+
+  static void TearDownTestSuite() {
+    RunCommand(Cluster("down --purge"), 60);
+    delete state_;
+  }
+
+  static std::string Cluster(const std::string& args) {
+    return "BUILD_DIR=" + ShellQuote(kBuild) + " " + ShellQuote(kSource + "/deploy/local-cluster") +
+           " " + args + " --state-dir " + ShellQuote(state_->path() + "/cluster");
+  }
+
+  static CommandResult Client(const std::string& args, int timeout_s = 300) {
+    return RunCommand(ShellQuote(kBuild + "/client/impulse-client") + " --coordinator " +
+                          address_ + " " + args,
+                      timeout_s);
+  }
+
+  static std::string Data() { return state_->path() + "/data"; }
+  static std::string Example(const std::string& name) { return kSource + "/examples/" + name; }
+
+  static std::string WriteFile(const std::string& name, const std::string& text) {
+    const std::string path = state_->path() + "/" + name;
+    fs::create_directories(fs::path(path).parent_path());
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  static json ReadJson(const std::string& path) {
+    std::ifstream in(path);
+    return json::parse(in);
+  }
+
+  static testing::TempDir* state_;
+  static std::string address_;
+};
+
+testing::TempDir* ClusterTest::state_ = nullptr;
+std::string ClusterTest::address_;
+
+TEST_F(ClusterTest, GeneratesFeaturesOfPngFoldersAndFetchesTheExplorer) {
+  const std::string out = state_->path() + "/out-features";
+  CommandResult run = Client("features " + Example("fashion-mnist-features.yaml") + " --data " +
+                             Data() + " --out " + out);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+
+  json metrics = ReadJson(out + "/metrics.json");
+  EXPECT_EQ(metrics["job"]["state"], "SUCCEEDED");
+  EXPECT_EQ(metrics["features"]["samples"], 1000);
+  EXPECT_EQ(metrics["features"]["skipped"], 0);
+  EXPECT_EQ(metrics["labels"].size(), 10u);
+  EXPECT_GT(fs::file_size(out + "/feature_explorer.png"), 1000u);
+  EXPECT_GT(fs::file_size(out + "/preview.png"), 1000u);
+  std::ifstream csv(out + "/feature_explorer.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "x,y,label,sample,split");
+  int rows = 0;
+  for (std::string line; std::getline(csv, line);) rows += !line.empty();
+  EXPECT_EQ(rows, 1000);
+
+  // The same dataset and config again: nothing is uploaded or recomputed.
+  const std::string again = state_->path() + "/out-again";
+  CommandResult second = Client("features " + Example("fashion-mnist-features.yaml") +
+                                " --data " + Data() + " --out " + again);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("sent 0 files"), std::string::npos) << second.output;
+  EXPECT_EQ(ReadJson(again + "/metrics.json")["features"]["reused"], true);
+  EXPECT_TRUE(fs::exists(again + "/feature_explorer.png"));
+}
+
+TEST_F(ClusterTest, UnreadableImageIsSkippedByName) {
+  const std::string data = state_->path() + "/broken-data";
+  fs::copy(Data(), data, fs::copy_options::recursive);
+  WriteFile("broken-data/training/Trouser/broken.png", "this is not a PNG");
+  const std::string out = state_->path() + "/out-broken";
+  CommandResult run = Client("features " + Example("fashion-mnist-features.yaml") + " --data " +
+                             data + " --out " + out);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  json metrics = ReadJson(out + "/metrics.json");
+  EXPECT_EQ(metrics["features"]["samples"], 1000);
+  EXPECT_EQ(metrics["features"]["skipped"], 1);
+  EXPECT_NE(metrics["features"]["skipped_files"].dump().find("broken.png"), std::string::npos);
+}
+
+TEST_F(ClusterTest, MalformedImpulseIsRefusedNamingTheField) {
+  const std::string impulse = WriteFile(
+      "bad.yaml", "name: bad\ninput: {width: 32, height: 32}\nprocessing: {block: fft}\n");
+  CommandResult run = Client("features " + impulse + " --data " + Data() + " --out " +
+                             state_->path() + "/never");
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_NE(run.output.find("processing.block"), std::string::npos) << run.output;
+  EXPECT_FALSE(fs::exists(state_->path() + "/never/metrics.json"));
+}
+
+TEST_F(ClusterTest, SingleClassDatasetIsRefused) {
+  const std::string data = state_->path() + "/one-class";
+  fs::create_directories(data);
+  fs::copy(Data() + "/training/Bag", data + "/Bag", fs::copy_options::recursive);
+  CommandResult run = Client("features " + Example("fashion-mnist-features.yaml") + " --data " +
+                             data + " --out " + state_->path() + "/never");
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_NE(run.output.find("class"), std::string::npos) << run.output;
+}
+
+TEST_F(ClusterTest, UnreachableCoordinatorExitsWithThree) {
+  CommandResult run = RunCommand(ShellQuote(kBuild + "/client/impulse-client") +
+                                     " --coordinator 127.0.0.1:1 list",
+                                 60);
+  EXPECT_EQ(run.exit_code, 3) << run.output;
+}
+
+TEST_F(ClusterTest, ListsBothWorkers) {
+  CommandResult run = Client("--json workers");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  json workers = json::parse(run.stdout_text);
+  EXPECT_EQ(workers["workers"].size(), 2u) << run.stdout_text;
+}
+
+// A worker killed with SIGKILL in the middle of a task: its lease lapses,
+// the task is requeued with attempt 2 and finishes on the other worker.
+TEST_F(ClusterTest, TaskOfKilledWorkerFinishesOnAnother) {
+  const std::string impulse = WriteFile(
+      "big.yaml",
+      "name: big\ninput: {width: 64, height: 64, resize: fit-longest}\n"
+      "processing: {block: image, color: grayscale}\n");
+  CommandResult submitted = Client("--json submit " + impulse + " --data " + kFashion);
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
+  const std::string job_id = json::parse(submitted.stdout_text)["id"];
+
+  std::string victim;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (victim.empty() && std::chrono::steady_clock::now() < give_up) {
+    json job = json::parse(Client("--json status " + job_id).stdout_text);
+    const json& task = job["tasks"][0];
+    if (task.value("state", "") == "TASK_STATE_RUNNING") victim = task.value("worker_id", "");
+    if (victim.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(victim.rfind("local-worker-", 0), 0u) << "never saw the task running: " << victim;
+  const std::string index = victim.substr(std::string("local-worker-").size());
+  CommandResult killed = RunCommand(Cluster("kill-worker " + index), 30);
+  ASSERT_EQ(killed.exit_code, 0) << killed.output;
+
+  CommandResult watched = Client("--json watch " + job_id, 400);
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  json job = json::parse(Client("--json status " + job_id).stdout_text);
+  EXPECT_EQ(job["state"], "JOB_STATE_SUCCEEDED");
+  EXPECT_EQ(job["tasks"][0]["attempt"], 2);
+  EXPECT_NE(job["tasks"][0]["worker_id"], victim);
+  RunCommand(Cluster("start-worker " + index), 60);
+}
+
+}  // namespace
+}  // namespace impulse
