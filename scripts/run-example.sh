@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The main job: installs what is missing, builds, starts a local cluster
+# (Redis, coordinator, workers), runs the example Fashion-MNIST impulse on it
+# and prints the results; artifacts land in out/fashion-mnist/.
+#
+#   bash scripts/run-example.sh [--workers N] [--out DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORKERS=1
+OUT=out/fashion-mnist
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --workers) WORKERS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    *) echo "usage: bash scripts/run-example.sh [--workers N] [--out DIR]" >&2; exit 2 ;;
+  esac
+done
+
+t0=$(date +%s)
+bash scripts/setup.sh
+t1=$(date +%s)
+bash scripts/build.sh
+t2=$(date +%s)
+echo "set-up: $((t1 - t0)) s, build: $((t2 - t1)) s" >&2
+
+address=$(deploy/local-cluster up --workers "$WORKERS" | tail -n 1)
+echo "cluster up: coordinator at $address (deploy/local-cluster down stops it)" >&2
+
+start=$(date +%s.%N)
+build/client/impulse-client --coordinator "$address" \
+  features examples/fashion-mnist-features.yaml \
+  --data /usr/share/datasets/fashion-mnist --out "$OUT"
+end=$(date +%s.%N)
+awk -v s="$start" -v e="$end" -v out="$OUT" \
+  'BEGIN { printf "main job: %.1f s from submit to artifacts in %s\n", e - s, out }' >&2
+ls -l "$OUT" >&2
