@@ -11,5 +11,6 @@ function(impulse_embed_lua_scripts output)
     COMMAND ${CMAKE_COMMAND} -DOUTPUT=${output} "-DSCRIPTS=${abs_scripts}"
             -P ${PROJECT_SOURCE_DIR}/cmake/write_lua_scripts.cmake
     DEPENDS ${abs_scripts} ${PROJECT_SOURCE_DIR}/cmake/write_lua_scripts.cmake
-    COMMENT "embedding Lua scripts")
+    COMMENT "embedding Lua scripts"
+    VERBATIM)
 endfunction()

@@ -1,0 +1,157 @@
+// RedisStore: the production Store, on one Redis server (run it with AOF).
+//
+// Schema. Keys come from RedisKeys (coordinator/redis_keys.h); PREFIX is
+// "ic" unless configured. No key has a TTL: jobs live until deleted.
+//
+//   PREFIX:{project}:job:{id}         HASH   id, pb (serialized v1::Job
+//                                            without tasks or results),
+//                                            state, reason, created_ms,
+//                                            updated_ms, left (tasks not yet
+//                                            SUCCEEDED), task_keys (the
+//                                            tasks' keys, '\n'-joined, in
+//                                            creation order), events_key
+//   PREFIX:{project}:jobs             ZSET   job id by created_ms
+//   PREFIX:{project}:job:{id}:events  STREAM the job's events, MAXLEN ~ 10000.
+//                                            Field pb (a serialized
+//                                            v1::Event, from workers) or the
+//                                            plain fields kind, time_ms,
+//                                            task_id, job_state, task_state,
+//                                            progress, message (from scripts)
+//   PREFIX:{project}:task:{id}        HASH   id, project, job, kind, state,
+//                                            attempt, max_attempts, worker,
+//                                            worker_key, token (current
+//                                            fencing token), started_ms,
+//                                            finished_ms, progress, error,
+//                                            pending (unfinished deps),
+//                                            children / deps (task keys,
+//                                            '\n'-joined), spec (v1::TaskSpec),
+//                                            output (v1::TaskOutput), cancel
+//                                            (reason; set = stop at the next
+//                                            heartbeat), enq_ms (first
+//                                            enqueue), queue_key, job_key,
+//                                            events_key, entry
+//   PREFIX:{project}:blobs            SET    sha256 of the blobs the project has
+//   PREFIX:{project}:dataset:{sha}    HASH   pb (serialized v1::DatasetInfo)
+//   PREFIX:{project}:cache:{key}      STRING serialized v1::TaskOutput
+//   PREFIX:queue:{kind}               ZSET   "project/task_id" by first
+//                                            enqueue ms (a requeued task
+//                                            keeps its place); kind is the
+//                                            wire name, e.g. "train"
+//   PREFIX:leases                     ZSET   "project/task_id" by lease expiry ms
+//   PREFIX:fence                      STRING INCR counter: fencing tokens
+//   PREFIX:workers                    ZSET   worker id by last_seen_ms
+//   PREFIX:worker:{id}                HASH   pb (serialized v1::WorkerInfo),
+//                                            current_task (a task id only, so
+//                                            ListWorkers shows no project)
+//
+// Project names match [A-Za-z0-9_.-]{1,64} and are not "queue" or "worker"
+// (InvalidArgument otherwise), so no project key can equal a cluster-wide
+// one and "/" splits a queue entry unambiguously.
+//
+// Consistency.
+//   Atomic (one Lua script each, coordinator/scripts/): CreateJob, LeaseTask,
+//   Heartbeat, CompleteTask, CancelJob, and each batch of up to 256 leases
+//   in RequeueExpired (a call with more runs several batches; each is
+//   atomic, the whole is not). A stale fencing token is checked inside the
+//   script, so an Aborted call has written nothing.
+//   Single commands: UpsertWorker (a MULTI of HSET + ZADD), AddBlobs,
+//   PutDataset, PutCachedOutput, MissingBlobs, GetDataset, GetCachedOutput.
+//   Not atomic (pipelined reads, no snapshot): GetJob reads the job and then
+//   its tasks, so a task may be newer than the job's state; ListJobs,
+//   ListWorkers, GetQueueStats likewise. ReadEvents reads the job's state
+//   before the stream, so job_finished never hides a final event.
+//   Lua scripts, not C++, build the task key from a queue or lease member
+//   (common.lua: task_key) and find all other keys in hash fields.
+//
+// Thread-safe: every method may be called from any thread. Blocking event
+// reads use their own connections, so long polls never starve the others.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "coordinator/redis_keys.h"
+#include "coordinator/store.h"
+
+namespace impulse::coordinator {
+
+class RedisPool;
+
+// InvalidArgument unless the name matches [A-Za-z0-9_.-]{1,64} and is not
+// reserved ("queue", "worker").
+Status ValidateProjectName(const std::string& project);
+
+struct RedisStoreOptions {
+  std::string address = "tcp://127.0.0.1:6379";  // see RedisOptions::address
+  std::string key_prefix = "ic";
+  size_t max_connections = 16;           // for ordinary commands
+  size_t max_blocking_connections = 64;  // for ReadEvents long polls
+  int64_t max_event_wait_ms = 30000;     // cap on ReadEvents' max_wait_ms
+};
+
+class RedisStore final : public Store {
+ public:
+  // Connects and PINGs. Unavailable when the server does not answer,
+  // InvalidArgument for a malformed address or prefix.
+  static Result<std::unique_ptr<RedisStore>> Connect(RedisStoreOptions options);
+  static Result<std::unique_ptr<RedisStore>> Connect(const std::string& address,
+                                                     const std::string& key_prefix = "ic");
+  ~RedisStore() override;
+
+  Status CreateJob(const v1::Job& job, const std::vector<NewTask>& tasks, int64_t now_ms) override;
+  Result<v1::Job> GetJob(const std::string& project, const std::string& job_id) override;
+  Result<std::vector<v1::Job>> ListJobs(const std::string& project, uint32_t limit) override;
+  Status CancelJob(const std::string& project, const std::string& job_id, const std::string& reason,
+                   int64_t now_ms) override;
+
+  Result<std::optional<LeaseGrant>> LeaseTask(const std::string& worker_id,
+                                              const std::vector<v1::TaskKind>& kinds,
+                                              int64_t now_ms, int64_t lease_ttl_ms) override;
+  Result<HeartbeatAnswer> Heartbeat(const std::string& project, const std::string& task_id,
+                                    uint64_t fencing_token, double progress,
+                                    const std::vector<v1::Event>& events, int64_t now_ms,
+                                    int64_t lease_ttl_ms) override;
+  Result<CompletionEffect> CompleteTask(const std::string& project, const std::string& task_id,
+                                        uint64_t fencing_token, const TaskCompletion& completion,
+                                        int64_t now_ms) override;
+  // Lists requeued and failed tasks (requeued = false: the task and its job
+  // failed). Tasks of ended jobs are released silently and not listed.
+  Result<std::vector<ExpiredLease>> RequeueExpired(int64_t now_ms) override;
+
+  // max_wait_ms is capped at max_event_wait_ms; 0 does not wait.
+  Result<EventBatch> ReadEvents(const std::string& project, const std::string& job_id,
+                                const std::string& after_id, int64_t max_wait_ms,
+                                uint32_t max_count) override;
+
+  Status UpsertWorker(const v1::WorkerInfo& worker, int64_t now_ms) override;
+  Result<std::vector<v1::WorkerInfo>> ListWorkers(int64_t seen_after_ms) override;
+
+  Result<std::vector<std::string>> MissingBlobs(const std::string& project,
+                                                const std::vector<std::string>& sha256) override;
+  Status AddBlobs(const std::string& project, const std::vector<std::string>& sha256) override;
+  Status PutDataset(const std::string& project, const v1::DatasetInfo& dataset) override;
+  Result<v1::DatasetInfo> GetDataset(const std::string& project,
+                                     const std::string& sha256) override;
+
+  Result<std::optional<v1::TaskOutput>> GetCachedOutput(const std::string& project,
+                                                        const std::string& key) override;
+  Status PutCachedOutput(const std::string& project, const std::string& key,
+                         const v1::TaskOutput& output) override;
+
+  Result<QueueStats> GetQueueStats() override;
+
+ private:
+  struct Scripts;
+  RedisStore(RedisStoreOptions options, std::unique_ptr<RedisPool> pool,
+             std::unique_ptr<RedisPool> blocking_pool);
+
+  // Set at construction.
+  const RedisStoreOptions options_;
+  const RedisKeys keys_;
+  const std::unique_ptr<RedisPool> pool_;
+  const std::unique_ptr<RedisPool> blocking_pool_;
+  const std::unique_ptr<const Scripts> scripts_;
+};
+
+}  // namespace impulse::coordinator
