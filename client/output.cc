@@ -105,6 +105,15 @@ json MetricsJson(const v1::Job& job) {
   return out;
 }
 
+// An event's message, or for a bare state change, what changed.
+std::string Describe(const v1::Event& event) {
+  if (!event.message().empty() || event.kind() != v1::EVENT_KIND_STATE) return event.message();
+  if (event.task_state() != v1::TASK_STATE_UNSPECIFIED) {
+    return "task " + event.task_id() + " " + TaskStateName(event.task_state());
+  }
+  return "job " + JobStateName(event.job_state());
+}
+
 void PrintModelRow(const char* name, const v1::ModelResults& model) {
   std::printf("  %-8s  val acc %6.2f %%  loss %.4f   test acc %6.2f %%  loss %.4f\n", name,
               100 * model.validation().accuracy(), model.validation().loss(),
@@ -179,7 +188,7 @@ void EventPrinter::Print(const v1::Event& event) {
     case v1::EVENT_KIND_STATE:
     case v1::EVENT_KIND_LOG:
     case v1::EVENT_KIND_EPOCH:
-      line(FormatTime(event.time_ms()) + "  " + event.message());
+      line(FormatTime(event.time_ms()) + "  " + Describe(event));
       break;
     default:
       break;

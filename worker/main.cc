@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, OnSignal);
   impulse::worker::CoordinatorLink link(coordinator);
   impulse::worker::Runner runner(options, link, worker_metrics);
-  runner.AddTaskKind(impulse::v1::TASK_KIND_GENERATE_FEATURES, impulse::worker::GenerateFeatures);
+  runner.AddTaskKind(impulse::v1::TASK_KIND_GENERATE_FEATURES, impulse::worker::features::GenerateFeatures);
   spdlog::info("worker connecting to {} with {} thread(s)", coordinator, options.threads);
   impulse::Status served = runner.Run(g_stop);
   if (!served.ok()) {
