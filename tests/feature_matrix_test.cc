@@ -2,11 +2,11 @@
 // must name.
 #include "worker/features/feature_matrix.h"
 
-#include <filesystem>
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "tests/support/temp_dir.h"
 

@@ -1,12 +1,12 @@
 // The input and processing blocks against hand-computed pixels, and image
 // decoding (broken, truncated, 16-bit, alpha, IDX).
-#include <cstdint>
-#include <fstream>
-#include <vector>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstdint>
+#include <fstream>
 #include <opencv2/imgcodecs.hpp>
+#include <vector>
 
 #include "tests/support/temp_dir.h"
 #include "worker/features/image_source.h"
@@ -24,9 +24,7 @@ std::vector<uint8_t> Bytes(const cv::Mat& m) {
 }
 
 // 4 wide, 2 high:  10 20 30 40 / 50 60 70 80
-cv::Mat Gray4x2() {
-  return (cv::Mat_<uint8_t>(2, 4) << 10, 20, 30, 40, 50, 60, 70, 80);
-}
+cv::Mat Gray4x2() { return (cv::Mat_<uint8_t>(2, 4) << 10, 20, 30, 40, 50, 60, 70, 80); }
 
 cv::Mat Resized(const cv::Mat& src, int w, int h, v1::ResizeMode mode) {
   cv::Mat dst;

@@ -1,11 +1,11 @@
 // The feature explorer's projection: sampling, PCA, t-SNE.
-#include "worker/features/projection.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "worker/features/projection.h"
 
 namespace impulse::worker::features {
 namespace {

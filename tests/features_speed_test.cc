@@ -2,20 +2,20 @@
 // Prints its measurements; the bounds are loose, to catch a regression of
 // an order of magnitude, not to benchmark. With IMPULSE_FEATURES_OUT set, the
 // Fashion-MNIST run keeps its pictures there.
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
 
-#include <gtest/gtest.h>
-
 #include "impulse/idx.h"
+#include "tests/support/temp_dir.h"
 #include "worker/features/feature_matrix.h"
 #include "worker/features/plots.h"
 #include "worker/features/processing.h"
 #include "worker/features/projection.h"
-#include "tests/support/temp_dir.h"
 
 namespace impulse::worker::features {
 namespace {
@@ -32,8 +32,8 @@ const char kFashionLabels[] = "/usr/share/datasets/fashion-mnist/train-labels-id
 TEST(FeaturesSpeedTest, ProcessImageThroughput) {
   cv::Mat image(28, 28, CV_8UC1);
   cv::randu(image, 0, 255);
-  for (auto [side, color] : {std::pair{32u, v1::COLOR_DEPTH_GRAYSCALE},
-                             std::pair{96u, v1::COLOR_DEPTH_RGB}}) {
+  for (auto [side, color] :
+       {std::pair{32u, v1::COLOR_DEPTH_GRAYSCALE}, std::pair{96u, v1::COLOR_DEPTH_RGB}}) {
     v1::Impulse impulse;
     impulse.mutable_input()->set_width(side);
     impulse.mutable_input()->set_height(side);
@@ -63,7 +63,8 @@ TEST(FeaturesSpeedTest, Tsne2000Points) {
     centres.push_back(centre);
   }
   for (int i = 0; i < 2000; ++i) {
-    for (int d = 0; d < 50; ++d) points.at<float>(i, d) = centres[i % 10].at<float>(0, d) + noise(rng);
+    for (int d = 0; d < 50; ++d)
+      points.at<float>(i, d) = centres[i % 10].at<float>(0, d) + noise(rng);
   }
   TsneOptions options;
   options.threads = 2;

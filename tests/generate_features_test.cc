@@ -2,13 +2,13 @@
 // worker: PNG and IDX datasets, unreadable samples, cancellation.
 #include "worker/features/generate_features.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -27,7 +27,8 @@ using ::testing::UnorderedElementsAre;
 // Blobs are files named by their sha256 under root/blobs.
 class DirTaskContext final : public TaskContext {
  public:
-  explicit DirTaskContext(const std::string& root) : blobs_(root + "/blobs"), scratch_(root + "/scratch") {
+  explicit DirTaskContext(const std::string& root)
+      : blobs_(root + "/blobs"), scratch_(root + "/scratch") {
     fs::create_directories(blobs_);
     fs::create_directories(scratch_);
   }
@@ -136,8 +137,7 @@ class GenerateFeaturesTest : public ::testing::Test {
 
 TEST_F(GenerateFeaturesTest, PngDatasetWithBrokenFiles) {
   AddShapes();
-  AddSource("bar/broken.png", "\x89PNG garbage", v1::SOURCE_FORMAT_IMAGE_FILE, 2,
-            v1::SPLIT_TRAIN);
+  AddSource("bar/broken.png", "\x89PNG garbage", v1::SOURCE_FORMAT_IMAGE_FILE, 2, v1::SPLIT_TRAIN);
   std::string jpeg = Png(0, 0);
   {
     std::vector<uint8_t> bytes;
@@ -167,7 +167,8 @@ TEST_F(GenerateFeaturesTest, PngDatasetWithBrokenFiles) {
   // The features blob reads back as a matrix of the readable samples.
   ASSERT_EQ(output->blobs().count("features"), 1u);
   EXPECT_EQ(features.features_sha256(), output->blobs().at("features"));
-  Result<FeatureMatrix> matrix = FeatureMatrix::Open(ctx_.blobs_ + "/" + features.features_sha256());
+  Result<FeatureMatrix> matrix =
+      FeatureMatrix::Open(ctx_.blobs_ + "/" + features.features_sha256());
   ASSERT_TRUE(matrix.ok()) << matrix.status().ToString();
   EXPECT_EQ(matrix->rows(), 12u);
   EXPECT_EQ(matrix->info(3).split, v1::SPLIT_TEST);
@@ -211,7 +212,8 @@ TEST_F(GenerateFeaturesTest, IdxDatasetSkipsIndexesPastTheEnd) {
   EXPECT_EQ(features.samples(), 6u);
   EXPECT_EQ(features.skipped(), 1u);
   EXPECT_THAT(features.skipped_names(), ::testing::ElementsAre("train-images-idx3-ubyte[6]"));
-  Result<FeatureMatrix> matrix = FeatureMatrix::Open(ctx_.blobs_ + "/" + features.features_sha256());
+  Result<FeatureMatrix> matrix =
+      FeatureMatrix::Open(ctx_.blobs_ + "/" + features.features_sha256());
   ASSERT_TRUE(matrix.ok());
   EXPECT_EQ(matrix->shape().channels, 1u);
   // Image 2 is all 20s; fit-longest 3x2 -> 4x3 letterbox: row 0 of 4x4 is zeros

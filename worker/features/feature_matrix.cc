@@ -57,10 +57,12 @@ Status WriteAll(std::FILE* file, const void* data, size_t size, const std::strin
 
 }  // namespace
 
-Result<std::unique_ptr<FeatureMatrixWriter>> FeatureMatrixWriter::Create(
-    const std::string& path, const FeatureShape& shape, uint64_t max_rows) {
+Result<std::unique_ptr<FeatureMatrixWriter>> FeatureMatrixWriter::Create(const std::string& path,
+                                                                         const FeatureShape& shape,
+                                                                         uint64_t max_rows) {
   if (shape.row_bytes() == 0 || (shape.channels != 1 && shape.channels != 3)) {
-    return InvalidArgument(path + ": feature shape must have 1 or 3 channels and a non-empty image");
+    return InvalidArgument(path +
+                           ": feature shape must have 1 or 3 channels and a non-empty image");
   }
   const uint64_t table_offset = Header(shape, 0, max_rows, 0).size();
   uint64_t data_offset = table_offset + kRowInfoBytes * max_rows;
@@ -207,10 +209,10 @@ Result<FeatureMatrix> FeatureMatrix::Open(const std::string& path) {
   }
   const uint64_t row_bytes = shape.row_bytes();
   if (rows > (size - data_offset) / row_bytes || size - data_offset != rows * row_bytes) {
-    return bad("file is " + std::to_string(size) + " bytes; " + std::to_string(rows) +
-               " rows of " + std::to_string(row_bytes) + " bytes from offset " +
-               std::to_string(data_offset) + " need " +
-               std::to_string(data_offset + rows * row_bytes) + " (truncated or trailing bytes)");
+    return bad("file is " + std::to_string(size) + " bytes; " + std::to_string(rows) + " rows of " +
+               std::to_string(row_bytes) + " bytes from offset " + std::to_string(data_offset) +
+               " need " + std::to_string(data_offset + rows * row_bytes) +
+               " (truncated or trailing bytes)");
   }
   matrix.infos_.resize(rows);
   for (uint64_t i = 0; i < rows; ++i) {
@@ -220,8 +222,8 @@ Result<FeatureMatrix> FeatureMatrix::Open(const std::string& path) {
     info.split = entry[4];
     info.sample = GetU32(entry + 5);
     if (info.label >= label_count) {
-      return bad("row " + std::to_string(i) + " has label " + std::to_string(info.label) +
-                 " of " + std::to_string(label_count));
+      return bad("row " + std::to_string(i) + " has label " + std::to_string(info.label) + " of " +
+                 std::to_string(label_count));
     }
     if (info.split != 1 && info.split != 2) {
       return bad("row " + std::to_string(i) + " has split " + std::to_string(info.split) +

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <new>
-
 #include <opencv2/core.hpp>
 
 #include "worker/features/feature_matrix.h"
@@ -159,8 +158,8 @@ Result<v1::TaskOutput> Run(const v1::TaskSpec& spec, TaskContext& ctx) {
           processors[thread].Process(*image, &rows[k * row_bytes]);
           row_status[k] = Status::Ok();
         } catch (const cv::Exception& e) {
-          row_status[k] = InvalidArgument(reader.SampleName(index) + ": processing failed: " +
-                                          e.what());
+          row_status[k] =
+              InvalidArgument(reader.SampleName(index) + ": processing failed: " + e.what());
         }
       }
     });
@@ -187,9 +186,9 @@ Result<v1::TaskOutput> Run(const v1::TaskSpec& spec, TaskContext& ctx) {
       info.sample = index;
       IMPULSE_RETURN_IF_ERROR(writer->Append(info, &rows[k * row_bytes]));
     }
-    ctx.ReportProgress(kProcessingShare * static_cast<double>(start + count) / total,
-                       "processed " + std::to_string(start + count) + " of " +
-                           std::to_string(total) + " samples");
+    ctx.ReportProgress(
+        kProcessingShare * static_cast<double>(start + count) / total,
+        "processed " + std::to_string(start + count) + " of " + std::to_string(total) + " samples");
   }
   IMPULSE_RETURN_IF_ERROR(writer->Finish());
   if (writer->rows() == 0) {

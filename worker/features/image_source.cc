@@ -4,7 +4,6 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -76,8 +75,7 @@ Result<cv::Mat> DecodeImage(std::string_view bytes, const std::string& name) {
   cv::Mat image;
   try {
     // cv::imdecode takes a non-const buffer view but does not write to it.
-    const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8U,
-                         const_cast<char*>(bytes.data()));
+    const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
     image = cv::imdecode(buffer, cv::IMREAD_ANYCOLOR | cv::IMREAD_ANYDEPTH);
     if (image.empty()) return InvalidArgument(name + ": not a decodable image");
     return To8Bit(std::move(image), name);

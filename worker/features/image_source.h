@@ -14,11 +14,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <opencv2/core.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <opencv2/core.hpp>
 
 #include "impulse/status.h"
 #include "impulse/v1/dataset.pb.h"

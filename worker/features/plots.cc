@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -16,10 +15,10 @@ const cv::Scalar kText(40, 40, 40);
 const cv::Scalar kFrame(200, 200, 200);
 
 // RGB hex, strongest first; light colours last since they fade on white.
-constexpr uint32_t kPalette[] = {
-    0xe6194b, 0x4363d8, 0x3cb44b, 0xf58231, 0x911eb4, 0x42d4f4, 0xf032e6, 0x9a6324,
-    0x469990, 0x000075, 0x808000, 0x800000, 0xbfef45, 0x808080, 0xd4b000, 0xfabed4,
-    0xdcbeff, 0xffd8b1, 0xaaffc3, 0x000000};
+constexpr uint32_t kPalette[] = {0xe6194b, 0x4363d8, 0x3cb44b, 0xf58231, 0x911eb4,
+                                 0x42d4f4, 0xf032e6, 0x9a6324, 0x469990, 0x000075,
+                                 0x808000, 0x800000, 0xbfef45, 0x808080, 0xd4b000,
+                                 0xfabed4, 0xdcbeff, 0xffd8b1, 0xaaffc3, 0x000000};
 
 std::string Ascii(const std::string& text, size_t max_chars) {
   std::string out;
@@ -80,8 +79,7 @@ cv::Scalar ClassColor(uint32_t label) {
   }
   // OpenCV's 8-bit hue runs 0..180; golden-angle steps keep neighbours apart.
   const double hue = std::fmod((label - kFixed) * 137.508, 360.0) / 2.0;
-  const cv::Mat hsv(1, 1, CV_8UC3,
-                    cv::Scalar(hue, 200, (label % 2 == 0) ? 210 : 150));
+  const cv::Mat hsv(1, 1, CV_8UC3, cv::Scalar(hue, 200, (label % 2 == 0) ? 210 : 150));
   cv::Mat bgr;
   cv::cvtColor(hsv, bgr, cv::COLOR_HSV2BGR);
   const cv::Vec3b c = bgr.at<cv::Vec3b>(0, 0);
@@ -95,8 +93,7 @@ Status WriteExplorerPng(const std::string& path, const std::vector<v1::ExplorerP
   const std::string title = "Feature explorer (" + Ascii(projection, 24) + "), " +
                             std::to_string(points.size()) + " samples";
   cv::putText(canvas, title, {kMargin, 24}, kFont, 0.55, kText, 1, cv::LINE_AA);
-  const cv::Rect plot(kMargin, kTop, kWidth - kLegendWidth - 2 * kMargin,
-                      kHeight - kTop - kMargin);
+  const cv::Rect plot(kMargin, kTop, kWidth - kLegendWidth - 2 * kMargin, kHeight - kTop - kMargin);
   cv::rectangle(canvas, plot, kFrame, 1);
 
   if (!points.empty()) {
@@ -132,8 +129,8 @@ Status WriteExplorerPng(const std::string& path, const std::vector<v1::ExplorerP
   // "+N more" line when even those do not fit.
   const int legend_x = kWidth - kLegendWidth;
   const int available = kHeight - kTop - kMargin - 20;
-  const int row_height = std::clamp(labels.empty() ? 18 : available / static_cast<int>(labels.size()),
-                                    10, 18);
+  const int row_height =
+      std::clamp(labels.empty() ? 18 : available / static_cast<int>(labels.size()), 10, 18);
   const size_t shown = std::min(labels.size(), static_cast<size_t>(available / row_height));
   const double font_scale = row_height >= 16 ? 0.45 : 0.33;
   for (size_t c = 0; c < shown; ++c) {
@@ -148,8 +145,8 @@ Status WriteExplorerPng(const std::string& path, const std::vector<v1::ExplorerP
                 {legend_x + 16, kTop + 8 + static_cast<int>(shown) * row_height + 4}, kFont,
                 font_scale, kText, 1, cv::LINE_AA);
   }
-  cv::putText(canvas, "filled: train  ring: test", {legend_x, kHeight - kMargin}, kFont, 0.4,
-              kText, 1, cv::LINE_AA);
+  cv::putText(canvas, "filled: train  ring: test", {legend_x, kHeight - kMargin}, kFont, 0.4, kText,
+              1, cv::LINE_AA);
   return Write(path, canvas);
 }
 
@@ -168,11 +165,10 @@ Status WritePreviewPng(const std::string& path, const std::vector<PreviewItem>& 
     const int y = 28 + (k / kColumns) * kCellHeight;
     DrawFitted(item.original, canvas, {x + kGap, y + kGap, kBox, kBox}, false);
     DrawFitted(item.processed, canvas, {x + 2 * kGap + kBox, y + kGap, kBox, kBox}, true);
-    const std::string sizes = std::to_string(item.original.cols) + "x" +
-                              std::to_string(item.original.rows) + " -> " +
-                              std::to_string(item.processed.cols) + "x" +
-                              std::to_string(item.processed.rows) +
-                              (item.processed.channels() == 1 ? " gray" : " rgb");
+    const std::string sizes =
+        std::to_string(item.original.cols) + "x" + std::to_string(item.original.rows) + " -> " +
+        std::to_string(item.processed.cols) + "x" + std::to_string(item.processed.rows) +
+        (item.processed.channels() == 1 ? " gray" : " rgb");
     cv::putText(canvas, Ascii(item.caption, 36), {x + kGap, y + kBox + kGap + 16}, kFont, 0.42,
                 kText, 1, cv::LINE_AA);
     cv::putText(canvas, sizes, {x + kGap, y + kBox + kGap + 34}, kFont, 0.42, kText, 1,

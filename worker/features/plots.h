@@ -6,10 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core.hpp>
 
 #include "impulse/status.h"
 #include "impulse/v1/results.pb.h"
@@ -28,8 +27,8 @@ Status WriteExplorerPng(const std::string& path, const std::vector<v1::ExplorerP
 
 // One sample of preview.png.
 struct PreviewItem {
-  cv::Mat original;   // as decoded: 8-bit gray or BGR
-  cv::Mat processed;  // the feature row as an image (FeatureRowToMat)
+  cv::Mat original;     // as decoded: 8-bit gray or BGR
+  cv::Mat processed;    // the feature row as an image (FeatureRowToMat)
   std::string caption;  // e.g. "cat  #12"
 };
 

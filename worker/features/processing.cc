@@ -3,9 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <string>
-
 #include <opencv2/imgproc.hpp>
+#include <string>
 
 namespace impulse::worker::features {
 namespace {
@@ -87,8 +86,8 @@ void ResizeImage(const cv::Mat& src, int width, int height, v1::ResizeMode mode,
       const int64_t rhs = static_cast<int64_t>(h) * width;
       cv::Rect crop(0, 0, w, h);
       if (lhs > rhs) {  // source is wider: keep the full height
-        crop.width = std::clamp(static_cast<int>(std::lround(static_cast<double>(h) * width / height)),
-                                1, w);
+        crop.width = std::clamp(
+            static_cast<int>(std::lround(static_cast<double>(h) * width / height)), 1, w);
         crop.x = (w - crop.width) / 2;
       } else if (lhs < rhs) {  // source is taller: keep the full width
         crop.height = std::clamp(
@@ -99,7 +98,8 @@ void ResizeImage(const cv::Mat& src, int width, int height, v1::ResizeMode mode,
       return;
     }
     case v1::RESIZE_MODE_FIT_LONGEST: {
-      const double scale = std::min(static_cast<double>(width) / w, static_cast<double>(height) / h);
+      const double scale =
+          std::min(static_cast<double>(width) / w, static_cast<double>(height) / h);
       const cv::Size scaled(std::clamp(static_cast<int>(std::lround(w * scale)), 1, width),
                             std::clamp(static_cast<int>(std::lround(h * scale)), 1, height));
       dst.create(target, src.type());

@@ -29,9 +29,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
-
 #include <opencv2/core.hpp>
+#include <vector>
 
 #include "impulse/status.h"
 #include "impulse/v1/impulse.pb.h"

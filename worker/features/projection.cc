@@ -4,9 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
-#include <random>
-
 #include <opencv2/imgproc.hpp>
+#include <random>
 
 #include "worker/features/parallel.h"
 
@@ -21,8 +20,8 @@ constexpr size_t kMaxPcaDims = 4096;
 // Uniform in [0, n) from the raw engine, by rejection: unlike
 // std::uniform_int_distribution, the same on every standard library.
 uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t limit = std::numeric_limits<uint64_t>::max() -
-                         std::numeric_limits<uint64_t>::max() % n;
+  const uint64_t limit =
+      std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
   uint64_t v;
   do {
     v = rng();
@@ -133,7 +132,8 @@ std::vector<float> SquaredDistances(const cv::Mat& x, int threads) {
 
 // Row i of the conditional P(j|i), bandwidth found by bisection on beta so
 // that the row's entropy is log(perplexity). Written into p[i*n ..].
-void ConditionalRow(const float* dist_row, size_t i, size_t n, double log_perplexity, float* p_row) {
+void ConditionalRow(const float* dist_row, size_t i, size_t n, double log_perplexity,
+                    float* p_row) {
   double beta = 1.0, lo = 0.0, hi = std::numeric_limits<double>::infinity();
   // Distances shifted by the row's nearest neighbour keep exp() in range.
   float nearest = std::numeric_limits<float>::infinity();
@@ -413,8 +413,7 @@ Result<Projection> ProjectFeatures(const FeatureMatrix& matrix, const ExplorerOp
     coords = PcaProject(rows, dims, 2, options.seed, threads);
     projection.name = "pca2";
   } else {
-    const cv::Mat reduced =
-        PcaProject(rows, dims, options.pca_dims, options.seed, threads);
+    const cv::Mat reduced = PcaProject(rows, dims, options.pca_dims, options.seed, threads);
     IMPULSE_ASSIGN_OR_RETURN(coords, Tsne(reduced, options.tsne));
     projection.name = "pca" + std::to_string(reduced.cols) + "+tsne";
   }

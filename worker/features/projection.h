@@ -26,10 +26,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core.hpp>
 
 #include "impulse/status.h"
 #include "impulse/v1/results.pb.h"
@@ -54,7 +53,7 @@ struct ExplorerOptions {
 };
 
 struct Projection {
-  std::string name;  // "pca50+tsne", or "pca2" for under 5 points
+  std::string name;                       // "pca50+tsne", or "pca2" for under 5 points
   std::vector<v1::ExplorerPoint> points;  // in row order of the sample
 };
 
