@@ -493,7 +493,8 @@ Result<std::optional<LeaseGrant>> RedisStore::LeaseTask(const std::string& worke
                                                         int64_t now_ms, int64_t lease_ttl_ms) {
   IMPULSE_RETURN_IF_ERROR(ValidateId("worker id", worker_id));
   if (lease_ttl_ms <= 0) return InvalidArgument("lease_ttl_ms must be positive");
-  std::vector<std::string> keys = {keys_.Leases(), keys_.Fence(), keys_.Worker(worker_id)};
+  std::vector<std::string> keys = {keys_.Leases(), keys_.Fence(), keys_.Worker(worker_id),
+                                   keys_.Workers()};
   std::vector<v1::TaskKind> wanted(kinds.begin(), kinds.end());
   if (wanted.empty()) wanted.assign(kAllKinds.begin(), kAllKinds.end());
   std::set<v1::TaskKind> seen;

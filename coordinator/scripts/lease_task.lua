@@ -5,7 +5,8 @@
 -- KEYS[1]    the leases sorted set
 -- KEYS[2]    the fencing-token counter
 -- KEYS[3]    the worker's hash
--- KEYS[4..]  the queues to try, in order of preference
+-- KEYS[4]    the workers sorted set (a lease request proves the worker alive)
+-- KEYS[5..]  the queues to try, in order of preference
 -- ARGV[1]    key prefix
 -- ARGV[2]    worker id
 -- ARGV[3]    now_ms
@@ -15,8 +16,10 @@
 --        {'OK', project, task_id, fencing_token, attempt, serialized
 --         v1::TaskSpec, serialized v1::TaskOutput of each dependency...}
 local prefix, worker_id, now_ms, ttl_ms = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- Only a registered worker is refreshed: XX never adds an unknown id.
+redis.call('ZADD', KEYS[4], 'XX', now_ms, worker_id)
 
-for q = 4, #KEYS do
+for q = 5, #KEYS do
   while true do
     local head = redis.call('ZPOPMIN', KEYS[q])
     if #head == 0 then break end
@@ -48,4 +51,5 @@ for q = 4, #KEYS do
     end
   end
 end
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSET', KEYS[3], 'current_task', '') end
 return {'EMPTY'}
