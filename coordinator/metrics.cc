@@ -47,22 +47,6 @@ Metrics::Metrics()
                              .Help("Workers seen within three lease TTLs, by kind (cpu|gpu)")
                              .Register(*registry_)) {}
 
-Status Metrics::Expose(const std::string& address) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address);
-  } catch (const std::exception& e) {
-    return Unavailable("cannot serve metrics on " + address + ": " + e.what());
-  }
-  exposer_->RegisterCollectable(registry_);
-  return Status::Ok();
-}
-
-int Metrics::ExposedPort() const {
-  if (!exposer_) return 0;
-  auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
-}
-
 void Metrics::ObserveRpc(const std::string& method, StatusCode code, double seconds) {
   rpcs_.Add({{"method", method}, {"code", StatusCodeName(code)}}).Increment();
   rpc_seconds_.Add({{"method", method}}, kRpcBuckets).Observe(seconds);

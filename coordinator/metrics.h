@@ -6,7 +6,6 @@
 #pragma once
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -17,6 +16,7 @@
 #include <string>
 
 #include "coordinator/store.h"
+#include "impulse/metrics_endpoint.h"
 #include "impulse/status.h"
 
 namespace impulse::coordinator {
@@ -28,9 +28,9 @@ class Metrics {
   Metrics();
 
   // Serves /metrics on `address` ("HOST:PORT", port 0 = any free port).
-  Status Expose(const std::string& address);
+  Status Expose(const std::string& address) { return endpoint_.Serve(address, registry_); }
   // The bound port after Expose(); 0 before.
-  int ExposedPort() const;
+  int ExposedPort() const { return endpoint_.port(); }
 
   void ObserveRpc(const std::string& method, StatusCode code, double seconds);
   void ObserveCompletion(const CompletionEffect& effect, int64_t finished_ms);
@@ -42,7 +42,7 @@ class Metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  MetricsEndpoint endpoint_;
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Family<prometheus::Histogram>& rpc_seconds_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <unordered_map>
 
 #include "impulse/grpc_status.h"
 #include "impulse/sha256.h"
@@ -80,6 +81,22 @@ Status SendFile(grpc::ClientWriter<v1::UploadBlobsRequest>& writer, const std::s
   return Status::Ok();
 }
 
+// Streams one blob from `offset`, handing each chunk's bytes to `sink`.
+grpc::Status StreamBlob(v1::BlobService::Stub& stub, const std::string& project,
+                        const std::string& sha256, uint64_t offset, std::chrono::seconds budget,
+                        const std::function<void(const std::string&)>& sink) {
+  v1::FetchBlobRequest request;
+  request.set_project(project);
+  request.set_sha256(sha256);
+  request.set_offset(offset);
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(budget));
+  auto reader = stub.FetchBlob(&context, request);
+  v1::BlobChunk chunk;
+  while (reader->Read(&chunk)) sink(chunk.data());
+  return reader->Finish();
+}
+
 }  // namespace
 
 Result<UploadStats> UploadMissingBlobs(v1::BlobService::Stub& stub, const std::string& project,
@@ -130,18 +147,12 @@ Status FetchBlobToFile(v1::BlobService::Stub& stub, const std::string& project,
     const uint64_t have = std::filesystem::exists(part) ? std::filesystem::file_size(part) : 0;
     std::ofstream out(part, std::ios::binary | std::ios::app);
     if (!out) return Internal("cannot write " + part);
-    v1::FetchBlobRequest request;
-    request.set_project(project);
-    request.set_sha256(sha256);
-    request.set_offset(have);
-    grpc::ClientContext context;
     // The size is unknown until the first chunk; 30 minutes bounds any blob.
-    context.set_deadline(DeadlineIn(std::chrono::seconds(1800)));
-    auto reader = stub.FetchBlob(&context, request);
-    v1::BlobChunk chunk;
-    while (reader->Read(&chunk)) out.write(chunk.data().data(), chunk.data().size());
+    grpc::Status status = StreamBlob(stub, project, sha256, have, std::chrono::seconds(1800),
+                                     [&out](const std::string& data) {
+                                       out.write(data.data(), static_cast<std::streamsize>(data.size()));
+                                     });
     out.close();
-    grpc::Status status = reader->Finish();
     if (status.ok()) {
       IMPULSE_ASSIGN_OR_RETURN(std::string got, Sha256File(part));
       if (got != sha256) {
@@ -160,16 +171,9 @@ Status FetchBlobToFile(v1::BlobService::Stub& stub, const std::string& project,
 
 Result<std::string> FetchBlobBytes(v1::BlobService::Stub& stub, const std::string& project,
                                    const std::string& sha256) {
-  v1::FetchBlobRequest request;
-  request.set_project(project);
-  request.set_sha256(sha256);
-  grpc::ClientContext context;
-  context.set_deadline(DeadlineIn(std::chrono::seconds(120)));
-  auto reader = stub.FetchBlob(&context, request);
   std::string bytes;
-  v1::BlobChunk chunk;
-  while (reader->Read(&chunk)) bytes += chunk.data();
-  grpc::Status status = reader->Finish();
+  grpc::Status status = StreamBlob(stub, project, sha256, 0, std::chrono::seconds(120),
+                                   [&bytes](const std::string& data) { bytes += data; });
   if (!status.ok()) return FromGrpc(status).WithContext("FetchBlob " + sha256);
   if (Sha256Hex(bytes) != sha256) return DataLoss("blob " + sha256 + " arrived corrupted");
   return bytes;

@@ -17,12 +17,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-t0=$(date +%s)
-bash scripts/setup.sh
-t1=$(date +%s)
-bash scripts/build.sh
-t2=$(date +%s)
-echo "set-up: $((t1 - t0)) s, build: $((t2 - t1)) s" >&2
+bash scripts/prepare.sh
 
 address=$(deploy/local-cluster up --workers "$WORKERS" | tail -n 1)
 echo "cluster up: coordinator at $address (deploy/local-cluster down stops it)" >&2

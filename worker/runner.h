@@ -36,7 +36,8 @@ struct WorkerOptions {
   int threads = 1;            // compute threads per task
   int gpus = 0;
   std::vector<v1::TaskKind> kinds;  // empty = every kind with a TaskFunction
-  uint32_t lease_wait_ms = 20000;
+  // Short enough that SIGTERM is honoured within seconds while idle.
+  uint32_t lease_wait_ms = 5000;
 };
 
 using TaskFunction = std::function<Result<v1::TaskOutput>(const v1::TaskSpec&, TaskContext&)>;

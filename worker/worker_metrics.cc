@@ -18,22 +18,6 @@ WorkerMetrics::WorkerMetrics()
                 .Register(*registry_)
                 .Add({})) {}
 
-Status WorkerMetrics::Expose(const std::string& address) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address);
-  } catch (const std::exception& e) {
-    return Unavailable("cannot serve metrics on " + address + ": " + e.what());
-  }
-  exposer_->RegisterCollectable(registry_);
-  return Status::Ok();
-}
-
-int WorkerMetrics::ExposedPort() const {
-  if (!exposer_) return 0;
-  auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
-}
-
 void WorkerMetrics::ObserveTask(const std::string& kind, const std::string& outcome,
                                 double seconds) {
   tasks_.Add({{"kind", kind}, {"outcome", outcome}}).Increment();

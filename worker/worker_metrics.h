@@ -3,7 +3,6 @@
 #pragma once
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -11,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "impulse/metrics_endpoint.h"
 #include "impulse/status.h"
 
 namespace impulse::worker {
@@ -20,8 +20,8 @@ class WorkerMetrics {
   WorkerMetrics();
 
   // Serves /metrics on HOST:PORT (port 0 = any free port).
-  Status Expose(const std::string& address);
-  int ExposedPort() const;
+  Status Expose(const std::string& address) { return endpoint_.Serve(address, registry_); }
+  int ExposedPort() const { return endpoint_.port(); }
 
   // outcome: "succeeded" | "failed" | "cancelled" | "lost"
   void ObserveTask(const std::string& kind, const std::string& outcome, double seconds);
@@ -29,7 +29,7 @@ class WorkerMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  MetricsEndpoint endpoint_;
   prometheus::Family<prometheus::Counter>& tasks_;
   prometheus::Family<prometheus::Histogram>& task_seconds_;
   prometheus::Gauge& busy_;
