@@ -169,13 +169,16 @@ Status DecodeCreateJob(const RedisValue& reply, const v1::Job& job) {
 Result<std::optional<LeaseGrant>> DecodeLeaseTask(const RedisValue& reply) {
   const std::string code = At(reply, 0);
   if (code == "EMPTY") return std::optional<LeaseGrant>();
-  if (code != "OK" || reply.elements.size() < 6) return Malformed("lease_task", reply);
+  if (code != "OK" || reply.elements.size() < 7) return Malformed("lease_task", reply);
   LeaseGrant grant;
   const std::string task_id = At(reply, 2);
   grant.fencing_token = static_cast<uint64_t>(reply.elements[3].AsInt());
   grant.attempt = static_cast<uint32_t>(reply.elements[4].AsInt());
   IMPULSE_ASSIGN_OR_RETURN(grant.spec, Parse<v1::TaskSpec>(At(reply, 5), "spec of " + task_id));
-  for (size_t i = 6; i < reply.elements.size(); ++i) {
+  if (const std::string checkpoint = At(reply, 6); !checkpoint.empty()) {
+    (*grant.spec.mutable_inputs())["checkpoint"] = checkpoint;
+  }
+  for (size_t i = 7; i < reply.elements.size(); ++i) {
     IMPULSE_ASSIGN_OR_RETURN(
         v1::TaskOutput output,
         Parse<v1::TaskOutput>(At(reply, i), "dependency output of " + task_id));
@@ -511,15 +514,16 @@ Result<std::optional<LeaseGrant>> RedisStore::LeaseTask(const std::string& worke
 
 Result<HeartbeatAnswer> RedisStore::Heartbeat(const std::string& project,
                                               const std::string& task_id, uint64_t fencing_token,
-                                              double progress, const std::vector<v1::Event>& events,
-                                              int64_t now_ms, int64_t lease_ttl_ms) {
+                                              const TaskReport& report, int64_t now_ms,
+                                              int64_t lease_ttl_ms) {
   IMPULSE_RETURN_IF_ERROR(ValidateProjectName(project));
   IMPULSE_RETURN_IF_ERROR(ValidateId("task id", task_id));
   if (lease_ttl_ms <= 0) return InvalidArgument("lease_ttl_ms must be positive");
   std::vector<std::string> args = {std::to_string(fencing_token), std::to_string(now_ms),
                                    std::to_string(lease_ttl_ms),
-                                   FormatDouble(std::clamp(progress, 0.0, 1.0))};
-  for (v1::Event event : events) {
+                                   FormatDouble(std::clamp(report.progress, 0.0, 1.0)),
+                                   report.checkpoint_sha256};
+  for (v1::Event event : report.events) {
     event.clear_id();
     if (event.task_id().empty()) event.set_task_id(task_id);
     if (event.time_ms() == 0) event.set_time_ms(now_ms);

@@ -109,9 +109,8 @@ class RedisStore final : public Store {
                                               const std::vector<v1::TaskKind>& kinds,
                                               int64_t now_ms, int64_t lease_ttl_ms) override;
   Result<HeartbeatAnswer> Heartbeat(const std::string& project, const std::string& task_id,
-                                    uint64_t fencing_token, double progress,
-                                    const std::vector<v1::Event>& events, int64_t now_ms,
-                                    int64_t lease_ttl_ms) override;
+                                    uint64_t fencing_token, const TaskReport& report,
+                                    int64_t now_ms, int64_t lease_ttl_ms) override;
   Result<CompletionEffect> CompleteTask(const std::string& project, const std::string& task_id,
                                         uint64_t fencing_token, const TaskCompletion& completion,
                                         int64_t now_ms) override;

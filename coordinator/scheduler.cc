@@ -196,14 +196,15 @@ Result<std::optional<LeaseGrant>> Scheduler::Lease(const std::string& worker_id,
 
 Result<HeartbeatAnswer> Scheduler::Heartbeat(const v1::HeartbeatRequest& request) {
   const int64_t now_ms = clock_.NowMs();
-  std::vector<v1::Event> events(request.events().begin(), request.events().end());
-  for (auto& event : events) {
+  TaskReport report{.progress = request.progress(),
+                    .events = {request.events().begin(), request.events().end()},
+                    .checkpoint_sha256 = request.checkpoint_sha256()};
+  for (auto& event : report.events) {
     event.set_task_id(request.task_id());
     if (event.time_ms() == 0) event.set_time_ms(now_ms);
   }
   return store_.Heartbeat(ProjectOrDefault(request.project()), request.task_id(),
-                          request.fencing_token(), request.progress(), events, now_ms,
-                          options_.lease_ttl_ms);
+                          request.fencing_token(), report, now_ms, options_.lease_ttl_ms);
 }
 
 Status Scheduler::Complete(const v1::CompleteTaskRequest& request) {

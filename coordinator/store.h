@@ -42,6 +42,13 @@ struct LeaseGrant {
   uint32_t attempt = 0;    // 1-based
 };
 
+// What a heartbeat reports about a running attempt.
+struct TaskReport {
+  double progress = 0;             // fraction in [0, 1]
+  std::vector<v1::Event> events;   // appended to the job's event stream
+  std::string checkpoint_sha256;   // newest resume point; "" = unchanged
+};
+
 struct HeartbeatAnswer {
   bool cancel = false;     // the job was cancelled or withdrawn
   std::string reason;
@@ -103,13 +110,14 @@ class Store {
   virtual Result<std::optional<LeaseGrant>> LeaseTask(const std::string& worker_id,
                                                       const std::vector<v1::TaskKind>& kinds,
                                                       int64_t now_ms, int64_t lease_ttl_ms) = 0;
-  // Extends the lease to now + ttl and appends the events. Aborted when the
-  // token is not the task's current one or the task is no longer running.
+  // Extends the lease to now + ttl, appends the events and remembers the
+  // checkpoint, which a later attempt receives as inputs["checkpoint"].
+  // Aborted when the token is not the task's current one or the task is no
+  // longer running.
   virtual Result<HeartbeatAnswer> Heartbeat(const std::string& project,
                                             const std::string& task_id, uint64_t fencing_token,
-                                            double progress,
-                                            const std::vector<v1::Event>& events,
-                                            int64_t now_ms, int64_t lease_ttl_ms) = 0;
+                                            const TaskReport& report, int64_t now_ms,
+                                            int64_t lease_ttl_ms) = 0;
   // Succeeded: stores the output and queues the dependents that became
   // runnable; the job succeeds with its last task. Failed: the task and its
   // job fail with the error, other tasks are cancelled. Aborted when the

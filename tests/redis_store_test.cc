@@ -193,7 +193,7 @@ TEST_F(StoreContractTest, TwoTaskGraphRunsToSuccessAndPassesInputs) {
   v1::Event log;
   log.set_kind(v1::EVENT_KIND_LOG);
   log.set_message("reading 10 samples");
-  auto answer = store_->Heartbeat(kProject, "j1.features", features.fencing_token, 0.5, {log},
+  auto answer = store_->Heartbeat(kProject, "j1.features", features.fencing_token, {0.5, {log}},
                                   clock_.NowMs(), kTtlMs);
   ASSERT_TRUE(answer.ok()) << answer.status().ToString();
   EXPECT_FALSE(answer->cancel);
@@ -297,7 +297,7 @@ TEST_F(StoreContractTest, ExpiredLeaseIsRequeuedAndTheOldTokenIsFenced) {
   v1::Event log;
   log.set_kind(v1::EVENT_KIND_LOG);
   log.set_message("stale");
-  auto beat = store_->Heartbeat(kProject, "a.features", first.fencing_token, 0.9, {log},
+  auto beat = store_->Heartbeat(kProject, "a.features", first.fencing_token, {0.9, {log}},
                                 clock_.NowMs(), kTtlMs);
   EXPECT_EQ(beat.status().code(), StatusCode::kAborted);
   EXPECT_EQ(Complete("a.features", first.fencing_token, true, FeaturesOutput("x")).code(),
@@ -313,6 +313,28 @@ TEST_F(StoreContractTest, ExpiredLeaseIsRequeuedAndTheOldTokenIsFenced) {
   EXPECT_EQ(TaskOf(done, "a.features").worker_id(), "w2");
   EXPECT_EQ(Complete("a.features", second.fencing_token, true).code(), StatusCode::kAborted)
       << "a completed attempt cannot complete twice";
+}
+
+TEST_F(StoreContractTest, RequeuedAttemptResumesFromTheLastCheckpoint) {
+  ASSERT_TRUE(store_->CreateJob(MakeJob(kProject, "c"), TwoTasks("c", 3), clock_.NowMs()).ok());
+  LeaseGrant first = MustLease("w1");
+  EXPECT_EQ(first.spec.inputs().count("checkpoint"), 0u);
+  const std::string epoch1(64, 'a'), epoch2(64, 'b');
+  ASSERT_TRUE(store_->Heartbeat(kProject, "c.features", first.fencing_token,
+                                {.progress = 0.3, .checkpoint_sha256 = epoch1}, clock_.NowMs(), kTtlMs)
+                  .ok());
+  ASSERT_TRUE(store_->Heartbeat(kProject, "c.features", first.fencing_token,
+                                {.progress = 0.6, .checkpoint_sha256 = epoch2}, clock_.NowMs(), kTtlMs)
+                  .ok());
+  // A heartbeat without a checkpoint keeps the last one.
+  ASSERT_TRUE(store_->Heartbeat(kProject, "c.features", first.fencing_token, {.progress = 0.7},
+                                clock_.NowMs(), kTtlMs)
+                  .ok());
+  clock_.AdvanceMs(kTtlMs);
+  ASSERT_TRUE(store_->RequeueExpired(clock_.NowMs()).ok());
+  LeaseGrant second = MustLease("w2");
+  EXPECT_EQ(second.attempt, 2u);
+  EXPECT_EQ(second.spec.inputs().at("checkpoint"), epoch2);
 }
 
 TEST_F(StoreContractTest, LastAttemptExpiringFailsTaskAndJob) {
@@ -381,7 +403,7 @@ TEST_F(StoreContractTest, CancelRunningJobIsToldAtTheNextHeartbeat) {
   LeaseGrant grant = MustLease("w1");
   ASSERT_TRUE(store_->CancelJob(kProject, "j", "user asked", clock_.NowMs()).ok());
   EXPECT_EQ(TaskOf(MustGetJob(kProject, "j"), "j.features").state(), v1::TASK_STATE_RUNNING);
-  auto answer = store_->Heartbeat(kProject, "j.features", grant.fencing_token, 0.2, {},
+  auto answer = store_->Heartbeat(kProject, "j.features", grant.fencing_token, {0.2, {}},
                                   clock_.NowMs(), kTtlMs);
   ASSERT_TRUE(answer.ok()) << answer.status().ToString();
   EXPECT_TRUE(answer->cancel);
@@ -478,7 +500,7 @@ TEST_F(StoreContractTest, ProjectsSeeNothingOfEachOther) {
 
   LeaseGrant grant = MustLease("w1");
   EXPECT_EQ(
-      store_->Heartbeat(other, "j.features", grant.fencing_token, 0.1, {}, clock_.NowMs(), kTtlMs)
+      store_->Heartbeat(other, "j.features", grant.fencing_token, {0.1, {}}, clock_.NowMs(), kTtlMs)
           .status()
           .code(),
       StatusCode::kNotFound);
@@ -544,7 +566,7 @@ TEST_F(StoreContractTest, BlockingReadWakesOnANewEvent) {
       [&] { batch = store_->ReadEvents(kProject, "j", seen.back().id(), 20000, 100); });
   ASSERT_TRUE(
       store_
-          ->Heartbeat(kProject, "j.features", grant.fencing_token, 0.3, {}, clock_.NowMs(), kTtlMs)
+          ->Heartbeat(kProject, "j.features", grant.fencing_token, {0.3, {}}, clock_.NowMs(), kTtlMs)
           .ok());
   reader.join();
   ASSERT_TRUE(batch.ok()) << batch.status().ToString();
@@ -630,7 +652,7 @@ TEST_F(StoreContractTest, RandomOperationsAgreeWithAModel) {
     if (!old_tokens.empty()) {
       const auto& [task, token] = old_tokens[random() % old_tokens.size()];
       EXPECT_EQ(
-          store_->Heartbeat(kProject, task, token, 0.5, {}, clock_.NowMs(), kTtlMs).status().code(),
+          store_->Heartbeat(kProject, task, token, {0.5, {}}, clock_.NowMs(), kTtlMs).status().code(),
           StatusCode::kAborted);
     }
   }
@@ -676,7 +698,7 @@ TEST(RedisStoreRestartTest, EventStreamResumesAfterARestartWithAof) {
   log.set_kind(v1::EVENT_KIND_LOG);
   log.set_message("before the restart");
   ASSERT_TRUE(
-      store->Heartbeat(kProject, "j.features", token, 0.4, {log}, clock.NowMs(), 60000).ok());
+      store->Heartbeat(kProject, "j.features", token, {0.4, {log}}, clock.NowMs(), 60000).ok());
   auto before = store->ReadEvents(kProject, "j", "", 0, 100);
   ASSERT_TRUE(before.ok());
   ASSERT_GE(before->events.size(), 3u);
@@ -702,7 +724,7 @@ TEST(RedisStoreRestartTest, EventStreamResumesAfterARestartWithAof) {
   // The lease and its fencing token survived too; scripts reload (NOSCRIPT).
   Result<HeartbeatAnswer> beat = Internal("not sent");
   for (int i = 0; i < 40; ++i) {
-    beat = store->Heartbeat(kProject, "j.features", token, 0.6, {}, clock.NowMs(), 60000);
+    beat = store->Heartbeat(kProject, "j.features", token, {0.6, {}}, clock.NowMs(), 60000);
     if (beat.ok() || beat.status().code() != StatusCode::kUnavailable) break;
   }
   ASSERT_TRUE(beat.ok()) << beat.status().ToString();

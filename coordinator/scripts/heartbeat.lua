@@ -7,7 +7,8 @@
 -- ARGV[2]    now_ms
 -- ARGV[3]    lease_ttl_ms
 -- ARGV[4]    progress, a fraction in [0, 1]
--- ARGV[5..]  serialized v1::Event to append, each as field 'pb'
+-- ARGV[5]    sha256 of the newest checkpoint blob; '' = unchanged
+-- ARGV[6..]  serialized v1::Event to append, each as field 'pb'
 --
 -- Reply: {'OK', cancel ('1' | '0'), reason}
 --        {'NOT_FOUND'}                no such task
@@ -21,7 +22,8 @@ if t[1] ~= TASK_RUNNING or t[2] ~= ARGV[1] then return {'STALE', t[1], t[2]} end
 
 redis.call('ZADD', KEYS[2], tonumber(now_ms) + tonumber(ARGV[3]), t[3])
 redis.call('HSET', KEYS[1], 'progress', ARGV[4])
-for i = 5, #ARGV do
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'checkpoint', ARGV[5]) end
+for i = 6, #ARGV do
   redis.call('XADD', t[5], 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'pb', ARGV[i])
 end
 emit(t[5], now_ms, EVENT_PROGRESS, {'task_id', t[6], 'progress', ARGV[4]})

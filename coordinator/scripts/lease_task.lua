@@ -14,7 +14,8 @@
 --
 -- Reply: {'EMPTY'}                    nothing runnable
 --        {'OK', project, task_id, fencing_token, attempt, serialized
---         v1::TaskSpec, serialized v1::TaskOutput of each dependency...}
+--         v1::TaskSpec, checkpoint sha256 ('' = none), serialized
+--         v1::TaskOutput of each dependency...}
 local prefix, worker_id, now_ms, ttl_ms = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 -- Only a registered worker is refreshed: XX never adds an unknown id.
 redis.call('ZADD', KEYS[4], 'XX', now_ms, worker_id)
@@ -26,7 +27,7 @@ for q = 5, #KEYS do
     local entry = head[1]
     local project, task_id = split_entry(entry)
     local tkey = task_key(prefix, project, task_id)
-    local t = redis.call('HMGET', tkey, 'state', 'job_key', 'attempt', 'deps', 'spec')
+    local t = redis.call('HMGET', tkey, 'state', 'job_key', 'attempt', 'deps', 'spec', 'checkpoint')
     if t[1] == TASK_QUEUED then
       local job_state = redis.call('HGET', t[2], 'state')
       if job_ended(job_state) then
@@ -42,7 +43,7 @@ for q = 5, #KEYS do
         set_task_state(tkey, TASK_RUNNING, now_ms,
                        'leased by worker ' .. worker_id .. ', attempt ' .. attempt)
         if job_state == JOB_QUEUED then set_job_state(t[2], JOB_RUNNING, now_ms, nil) end
-        local reply = {'OK', project, task_id, tostring(token), tostring(attempt), t[5]}
+        local reply = {'OK', project, task_id, tostring(token), tostring(attempt), t[5], t[6] or ''}
         for _, dep in ipairs(split_lines(t[4])) do
           reply[#reply + 1] = redis.call('HGET', dep, 'output') or ''
         end
