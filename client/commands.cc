@@ -174,6 +174,19 @@ int FinishJob(Session& session, const v1::Job& job, const std::string& out_dir, 
   return ExitCodeForJob(job);
 }
 
+// learning.weights may name a local file: it is uploaded and the impulse
+// then names it by hash. Anything else is a name the coordinator resolves.
+Status UploadLocalWeights(Session& session, v1::Impulse& impulse) {
+  const std::string path = impulse.learning().weights();
+  std::error_code error;
+  if (path.empty() || !fs::is_regular_file(path, error)) return Status::Ok();
+  IMPULSE_ASSIGN_OR_RETURN(std::string sha, Sha256File(path));
+  IMPULSE_RETURN_IF_ERROR(
+      UploadMissingBlobs(session.blobs(), session.project(), {{sha, path}}).status());
+  impulse.mutable_learning()->set_weights("sha256:" + sha);
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunSubmit(const GlobalOptions& global, const SubmitOptions& options) {
@@ -182,12 +195,16 @@ int RunSubmit(const GlobalOptions& global, const SubmitOptions& options) {
   Session session(global);
   auto dataset = UploadDataset(session, options, global.json);
   if (!dataset.ok()) return Fail(dataset.status());
+  if (Status uploaded = UploadLocalWeights(session, *impulse); !uploaded.ok()) {
+    return Fail(uploaded.WithContext("learning.weights"));
+  }
 
   v1::SubmitJobRequest request;
   request.set_project(global.project);
   request.set_kind(options.features_only ? v1::JOB_KIND_FEATURES : v1::JOB_KIND_UNSPECIFIED);
   *request.mutable_impulse() = *impulse;
   request.set_dataset_sha256(*dataset);
+  request.set_save_weights_as(options.save_weights_as);
   auto submitted = session.Call<v1::SubmitJobRequest, v1::SubmitJobReply>(
       "SubmitJob", &v1::ClientService::Stub::SubmitJob, request);
   if (!submitted.ok()) return Fail(submitted.status());

@@ -23,6 +23,7 @@ struct SubmitOptions {
   bool features_only = false;
   double test_split = 0.2;   // when the layout names no test set
   uint64_t split_seed = 1;
+  std::string save_weights_as;  // name the trained model as project weights
 };
 
 int RunSubmit(const GlobalOptions& global, const SubmitOptions& options);

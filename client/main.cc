@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
   add_dataset_options(submit_cmd);
   submit_cmd->add_flag("--wait", submit.wait, "follow the job until it ends");
   submit_cmd->add_option("--out", submit.out_dir, "write artifacts and metrics.json here (waits)");
+  submit_cmd->add_option("--save-weights", submit.save_weights_as,
+                         "keep the trained model as the project's weights NAME, for "
+                         "later impulses' learning.weights");
 
   std::string job_id, out_dir;
   auto add_job = [&](CLI::App* command) {

@@ -47,6 +47,7 @@ class RedisKeys {
   std::string Cache(std::string_view project, std::string_view cache_key) const {
     return Join(project, "cache:", cache_key);
   }
+  std::string Weights(std::string_view project) const { return Join(project, "weights", ""); }
 
   // ---- cluster-wide
   std::string Queue(v1::TaskKind kind) const { return prefix_ + ":queue:" + TaskKindName(kind); }

@@ -712,6 +712,24 @@ Status RedisStore::PutCachedOutput(const std::string& project, const std::string
   return pool_->Command({"SET", keys_.Cache(project, key), Serialize(output)}).status();
 }
 
+// ---------------------------------------------------------------- weights
+
+Status RedisStore::PutWeights(const std::string& project, const std::string& name,
+                              const std::string& sha256) {
+  IMPULSE_RETURN_IF_ERROR(ValidateProjectName(project));
+  IMPULSE_RETURN_IF_ERROR(ValidateId("weights name", name));
+  if (!IsSha256Hex(sha256)) return InvalidArgument("weights " + name + ": not a sha256");
+  return pool_->Command({"HSET", keys_.Weights(project), name, sha256}).status();
+}
+
+Result<std::string> RedisStore::GetWeights(const std::string& project, const std::string& name) {
+  IMPULSE_RETURN_IF_ERROR(ValidateProjectName(project));
+  IMPULSE_RETURN_IF_ERROR(ValidateId("weights name", name));
+  IMPULSE_ASSIGN_OR_RETURN(RedisValue sha, pool_->Command({"HGET", keys_.Weights(project), name}));
+  if (sha.is_nil()) return NotFound("project '" + project + "' has no weights named '" + name + "'");
+  return sha.str;
+}
+
 // ---------------------------------------------------------------- metrics
 
 Result<QueueStats> RedisStore::GetQueueStats() {

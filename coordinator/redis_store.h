@@ -33,6 +33,8 @@
 //   PREFIX:{project}:blobs            SET    sha256 of the blobs the project has
 //   PREFIX:{project}:dataset:{sha}    HASH   pb (serialized v1::DatasetInfo)
 //   PREFIX:{project}:cache:{key}      STRING serialized v1::TaskOutput
+//   PREFIX:{project}:weights          HASH   weights name -> sha256 of a
+//                                            v1::Model blob
 //   PREFIX:queue:{kind}               ZSET   "project/task_id" by first
 //                                            enqueue ms (a requeued task
 //                                            keeps its place); kind is the
@@ -55,7 +57,7 @@
 //   atomic, the whole is not). A stale fencing token is checked inside the
 //   script, so an Aborted call has written nothing.
 //   Single commands: UpsertWorker (a MULTI of HSET + ZADD), AddBlobs,
-//   PutDataset, PutCachedOutput, MissingBlobs, GetDataset, GetCachedOutput.
+//   PutDataset, PutCachedOutput, PutWeights, GetWeights, MissingBlobs, GetDataset, GetCachedOutput.
 //   Not atomic (pipelined reads, no snapshot): GetJob reads the job and then
 //   its tasks, so a task may be newer than the job's state; ListJobs,
 //   ListWorkers, GetQueueStats likewise. ReadEvents reads the job's state
@@ -137,6 +139,10 @@ class RedisStore final : public Store {
                                                         const std::string& key) override;
   Status PutCachedOutput(const std::string& project, const std::string& key,
                          const v1::TaskOutput& output) override;
+
+  Status PutWeights(const std::string& project, const std::string& name,
+                    const std::string& sha256) override;
+  Result<std::string> GetWeights(const std::string& project, const std::string& name) override;
 
   Result<QueueStats> GetQueueStats() override;
 

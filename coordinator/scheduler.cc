@@ -73,6 +73,20 @@ Status CheckManifest(const v1::DatasetManifest& manifest, const std::set<std::st
   return Status::Ok();
 }
 
+// Settings that can only be checked against the dataset's size.
+Status CheckFitsDataset(const v1::Impulse& impulse, const v1::DatasetInfo& dataset,
+                        v1::JobKind kind) {
+  if (kind != v1::JOB_KIND_TRAIN) return Status::Ok();
+  const auto training = static_cast<uint64_t>(
+      static_cast<double>(dataset.train_samples()) * (1.0 - impulse.training().validation_split()));
+  if (impulse.training().batch_size() > training) {
+    return InvalidArgument("training.batch_size: " + std::to_string(impulse.training().batch_size()) +
+                           " is larger than the " + std::to_string(training) +
+                           " training samples left after the validation split");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string ProjectOrDefault(const std::string& project) {
@@ -120,6 +134,24 @@ Result<v1::DatasetInfo> Scheduler::RegisterDataset(const std::string& project_na
   return info;
 }
 
+Result<std::string> Scheduler::ResolveWeights(const v1::Job& job) {
+  const std::string& name = job.impulse().learning().weights();
+  if (name.empty()) return std::string();
+  // The client uploads a local weights file and names it by its hash.
+  if (name.rfind(kWeightsBlobPrefix, 0) == 0) {
+    const std::string sha = name.substr(kWeightsBlobPrefix.size());
+    IMPULSE_ASSIGN_OR_RETURN(auto missing, store_.MissingBlobs(job.project(), {sha}));
+    if (!missing.empty()) return InvalidArgument("learning.weights: blob " + sha + " was not uploaded");
+    return sha;
+  }
+  auto sha = store_.GetWeights(job.project(), name);
+  if (sha.status().code() == StatusCode::kNotFound) {
+    return InvalidArgument("learning.weights: " + sha.status().message() +
+                           " (give a weights file, or train one with --save-weights " + name + ")");
+  }
+  return sha;
+}
+
 Result<std::vector<NewTask>> Scheduler::BuildTasks(const v1::Job& job) {
   std::vector<NewTask> tasks;
   NewTask features{.id = job.id() + ".features",
@@ -139,10 +171,13 @@ Result<std::vector<NewTask>> Scheduler::BuildTasks(const v1::Job& job) {
                 .deps = {tasks.back().id},
                 .max_attempts = options_.max_attempts};
   train.spec = SpecFor(job, train.id, train.kind);
+  IMPULSE_ASSIGN_OR_RETURN(std::string weights, ResolveWeights(job));
+  if (!weights.empty()) (*train.spec.mutable_inputs())["weights"] = weights;
   tasks.push_back(std::move(train));
+  // Evaluation reads both the model and the features it is evaluated on.
   NewTask quantize{.id = job.id() + ".quantize",
                    .kind = v1::TASK_KIND_QUANTIZE_EVALUATE,
-                   .deps = {tasks.back().id},
+                   .deps = {tasks.front().id, tasks.back().id},
                    .max_attempts = options_.max_attempts};
   quantize.spec = SpecFor(job, quantize.id, quantize.kind);
   tasks.push_back(std::move(quantize));
@@ -168,6 +203,14 @@ Result<v1::Job> Scheduler::Submit(const v1::SubmitJobRequest& request) {
                            request.dataset_sha256());
   }
   IMPULSE_RETURN_IF_ERROR(dataset.status());
+  IMPULSE_RETURN_IF_ERROR(CheckFitsDataset(WithDefaults(request.impulse()), *dataset,
+                                           job.kind()));
+  if (!request.save_weights_as().empty()) {
+    if (job.kind() != v1::JOB_KIND_TRAIN) {
+      return InvalidArgument("save_weights_as: only a training job produces weights");
+    }
+    job.set_save_weights_as(request.save_weights_as());
+  }
 
   job.set_id(NewJobId());
   job.set_state(v1::JOB_STATE_QUEUED);
@@ -216,14 +259,25 @@ Status Scheduler::Complete(const v1::CompleteTaskRequest& request) {
                                                             request.fencing_token(), completion,
                                                             now_ms));
   metrics_.ObserveCompletion(effect, now_ms);
-  if (effect.kind == v1::TASK_KIND_GENERATE_FEATURES &&
-      effect.task_state == v1::TASK_STATE_SUCCEEDED) {
-    // Not atomic with the completion: losing this write only costs a
-    // recomputation later, never a wrong answer.
-    IMPULSE_ASSIGN_OR_RETURN(v1::Job job, store_.GetJob(project, effect.job_id));
-    IMPULSE_RETURN_IF_ERROR(store_.PutCachedOutput(project, FeaturesCacheKey(job), request.output()));
+  if (effect.task_state != v1::TASK_STATE_SUCCEEDED) return Status::Ok();
+  return RememberOutput(project, effect, request.output());
+}
+
+// Not atomic with the completion: losing these writes only costs a
+// recomputation or a re-run later, never a wrong answer.
+Status Scheduler::RememberOutput(const std::string& project, const CompletionEffect& effect,
+                                 const v1::TaskOutput& output) {
+  if (effect.kind != v1::TASK_KIND_GENERATE_FEATURES && effect.kind != v1::TASK_KIND_TRAIN) {
+    return Status::Ok();
   }
-  return Status::Ok();
+  IMPULSE_ASSIGN_OR_RETURN(v1::Job job, store_.GetJob(project, effect.job_id));
+  if (effect.kind == v1::TASK_KIND_GENERATE_FEATURES) {
+    return store_.PutCachedOutput(project, FeaturesCacheKey(job), output);
+  }
+  if (job.save_weights_as().empty()) return Status::Ok();
+  auto model = output.blobs().find("model");
+  if (model == output.blobs().end()) return Internal("train task returned no model blob");
+  return store_.PutWeights(project, job.save_weights_as(), model->second);
 }
 
 }  // namespace impulse::coordinator

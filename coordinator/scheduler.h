@@ -12,7 +12,8 @@
 //   3. Heartbeats extend the lease and carry progress and events; the
 //      answer tells the worker to stop when its job was cancelled.
 //   4. Complete stores the output and releases dependents (one Store
-//      transition); a successful features task is remembered for reuse.
+//      transition); a successful features task is remembered for reuse,
+//      and a train task's model saved under the job's save_weights_as name.
 //   Expired leases are the LeaseReaper's business (coordinator/lease_reaper.h).
 //
 // Holds no state of its own: everything is in the Store, so any number of
@@ -64,6 +65,10 @@ class Scheduler {
 
  private:
   Result<std::vector<NewTask>> BuildTasks(const v1::Job& job);
+  // The blob a train task starts from: "" for random initial weights.
+  Result<std::string> ResolveWeights(const v1::Job& job);
+  Status RememberOutput(const std::string& project, const CompletionEffect& effect,
+                        const v1::TaskOutput& output);
 
   Store& store_;
   BlobStore& blobs_;
@@ -71,6 +76,10 @@ class Scheduler {
   Metrics& metrics_;
   const SchedulerOptions options_;
 };
+
+// learning.weights of this form names an uploaded blob rather than named
+// weights: the client uploads a local weights file and rewrites the key.
+inline constexpr std::string_view kWeightsBlobPrefix = "sha256:";
 
 // "default" for an empty project name.
 std::string ProjectOrDefault(const std::string& project);

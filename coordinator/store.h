@@ -157,6 +157,13 @@ class Store {
   virtual Status PutCachedOutput(const std::string& project, const std::string& key,
                                  const v1::TaskOutput& output) = 0;
 
+  // ---- named weights (pretrained backbones a later impulse references)
+  // Points `name` at a model blob the project has; replaces an older one.
+  virtual Status PutWeights(const std::string& project, const std::string& name,
+                            const std::string& sha256) = 0;
+  // NotFound when the project has no weights of that name.
+  virtual Result<std::string> GetWeights(const std::string& project, const std::string& name) = 0;
+
   // ---- metrics
   virtual Result<QueueStats> GetQueueStats() = 0;
 };

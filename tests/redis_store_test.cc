@@ -527,6 +527,17 @@ TEST_F(StoreContractTest, ProjectsSeeNothingOfEachOther) {
   EXPECT_FALSE(cached->has_value());
 }
 
+TEST_F(StoreContractTest, NamedWeightsArePerProjectAndReplaceable) {
+  const std::string first(64, 'c'), second(64, 'd');
+  EXPECT_EQ(store_->GetWeights(kProject, "fashion-0-4").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store_->PutWeights(kProject, "fashion-0-4", first).ok());
+  EXPECT_EQ(*store_->GetWeights(kProject, "fashion-0-4"), first);
+  ASSERT_TRUE(store_->PutWeights(kProject, "fashion-0-4", second).ok());
+  EXPECT_EQ(*store_->GetWeights(kProject, "fashion-0-4"), second);
+  EXPECT_EQ(store_->GetWeights("other", "fashion-0-4").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->PutWeights(kProject, "x", "not-a-sha").code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(StoreContractTest, BadProjectNamesAreInvalidArguments) {
   for (const std::string& bad :
        std::vector<std::string>{"", "a/b", "a:b", "a b", std::string(65, 'p'), "queue", "worker"}) {
