@@ -7,12 +7,18 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev
   libopencv-dev libhiredis-dev prometheus-cpp-dev
+  libtorch-dev libopenblas0-pthread libonnx-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev
   redis-server redis-tools
   dataset-fashion-mnist
 )
+
+# The ONNX agreement tests run onnxruntime-node; any Node.js with npm will do.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for package in "${PACKAGES[@]}"; do
