@@ -112,9 +112,9 @@ class FloatExporter {
         B::SetAttribute(node, "strides", Strides(l));
         B::SetAttribute(node, "pads", Pads(l));
         B::SetAttribute(node, "dilations", std::vector<int64_t>{1, 1});
-        int64_t groups = l.groups();
-        if (l.kind() == v1::LAYER_KIND_DEPTHWISE_CONV2D && groups == 0) groups = l.filters();
-        B::SetAttribute(node, "group", std::max<int64_t>(1, groups));
+        // LayerGraph reads groups 0 as 1 and has checked that a depthwise
+        // layer's groups equal its channels.
+        B::SetAttribute(node, "group", std::max<int64_t>(1, l.groups()));
         break;
       }
       case v1::LAYER_KIND_BATCH_NORM: {
