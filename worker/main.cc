@@ -12,6 +12,7 @@
 #include "worker/coordinator_link.h"
 #include "worker/features/generate_features.h"
 #include "worker/runner.h"
+#include "worker/training/train.h"
 
 namespace {
 
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
   impulse::worker::CoordinatorLink link(coordinator);
   impulse::worker::Runner runner(options, link, worker_metrics);
   runner.AddTaskKind(impulse::v1::TASK_KIND_GENERATE_FEATURES, impulse::worker::features::GenerateFeatures);
+  runner.AddTaskKind(impulse::v1::TASK_KIND_TRAIN, impulse::worker::training::Train);
   spdlog::info("worker connecting to {} with {} thread(s)", coordinator, options.threads);
   impulse::Status served = runner.Run(g_stop);
   if (!served.ok()) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -65,6 +66,28 @@ class LeasedTask final : public TaskContext {
   bool StopRequested() const override { return stop_; }
   int Threads() const override { return threads_; }
 
+  void ReportEpoch(const v1::EpochStats& stats) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    char text[160];
+    std::snprintf(text, sizeof(text),
+                  "epoch %u: loss %.4f accuracy %.4f, validation loss %.4f accuracy %.4f",
+                  stats.epoch(), stats.train_loss(), stats.train_accuracy(),
+                  stats.validation_loss(), stats.validation_accuracy());
+    AddEventLocked(v1::EVENT_KIND_EPOCH, text);
+    *events_.back().mutable_epoch() = stats;
+  }
+
+  void ReportEta(double eta_s) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    eta_s_ = std::max(0.0, eta_s);
+  }
+
+  void ReportCheckpoint(const std::string& sha256, uint32_t epoch) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkpoint_sha256_ = sha256;
+    checkpoint_epoch_ = epoch;
+  }
+
   void RequestStop() { stop_ = true; }
 
   // Progress and the events gathered since the last call.
@@ -73,6 +96,18 @@ class LeasedTask final : public TaskContext {
     events->swap(events_);
     events_.clear();
     return progress_;
+  }
+
+  // The ETA and the newest checkpoint, into every heartbeat: resending an
+  // unchanged checkpoint is harmless, and a heartbeat lost to a network
+  // error cannot lose it.
+  void TakeTrainingState(v1::HeartbeatRequest* request) {
+    std::lock_guard<std::mutex> lock(mu_);
+    request->set_eta_s(eta_s_);
+    if (!checkpoint_sha256_.empty()) {
+      request->set_checkpoint_sha256(checkpoint_sha256_);
+      request->set_checkpoint_epoch(checkpoint_epoch_);
+    }
   }
 
  private:
@@ -99,6 +134,9 @@ class LeasedTask final : public TaskContext {
   std::mutex mu_;
   double progress_ = 0;             // guarded by mu_
   std::vector<v1::Event> events_;   // guarded by mu_
+  double eta_s_ = 0;                // guarded by mu_
+  std::string checkpoint_sha256_;   // guarded by mu_
+  uint32_t checkpoint_epoch_ = 0;   // guarded by mu_
 };
 
 // Runs `function` and turns an escaping exception into a Status naming the task.
@@ -219,6 +257,7 @@ void Runner::RunLeased(const v1::LeaseTaskReply& lease, const std::atomic<bool>&
     std::vector<v1::Event> events;
     request.set_progress(context.TakeUpdates(&events));
     for (auto& event : events) *request.add_events() = std::move(event);
+    context.TakeTrainingState(&request);
     const auto now = std::chrono::steady_clock::now();
     request.set_compute_s(std::chrono::duration<double>(now - last_beat).count());
     last_beat = now;

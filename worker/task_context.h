@@ -8,6 +8,7 @@
 #include <string>
 
 #include "impulse/status.h"
+#include "impulse/v1/results.pb.h"
 
 namespace impulse::worker {
 
@@ -36,6 +37,17 @@ class TaskContext {
 
   // Compute threads this task may use (OpenCV, LibTorch).
   virtual int Threads() const = 0;
+
+  // Training progress. The defaults drop them, for contexts (tests) that do
+  // not forward them; the runner sends each with its next heartbeat.
+  // One finished epoch: an EVENT_KIND_EPOCH event in the job's stream.
+  virtual void ReportEpoch(const v1::EpochStats& /*stats*/) {}
+  // Estimated seconds left in the task; 0 = unknown.
+  virtual void ReportEta(double /*eta_s*/) {}
+  // The newest checkpoint, already uploaded with PutBlob, after `epoch`
+  // completed epochs. A requeued attempt receives it as
+  // TaskSpec.inputs["checkpoint"].
+  virtual void ReportCheckpoint(const std::string& /*sha256*/, uint32_t /*epoch*/) {}
 };
 
 }  // namespace impulse::worker

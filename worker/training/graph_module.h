@@ -1,0 +1,69 @@
+// GraphModule: a LibTorch module that executes a model::LayerGraph.
+//
+// Each layer with weights becomes a registered submodule named after the
+// layer (Conv2d, BatchNorm2d/1d, Linear), so the module's parameter and
+// buffer names are the graph's weight names ("conv1.weight",
+// "conv1_bn.running_mean"). Weightless layers run as functions. forward()
+// returns the logits (the input of the final SOFTMAX); the softmax itself is
+// left to the loss or the caller.
+//
+// LibTorch headers: only the worker's training files include this. Methods
+// may throw c10::Error (LibTorch's); callers convert at their boundary.
+// Not thread-safe (a module is used by one thread at a time).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "impulse/model/layer_graph.h"
+#include "impulse/status.h"
+
+namespace impulse::worker::training {
+
+class GraphModuleImpl : public torch::nn::Module {
+ public:
+  // Builds submodules for every layer of `graph`, with LibTorch's default
+  // initialisation (drawn from the global generator: seed it first).
+  explicit GraphModuleImpl(const model::LayerGraph& graph);
+
+  // x: [B, C, H, W] float32. Returns [B, classes] logits.
+  torch::Tensor forward(torch::Tensor x);
+
+  // Frozen: backbone parameters stop requiring gradients and backbone batch
+  // norms use (and keep) their running statistics even in train mode.
+  void SetBackboneFrozen(bool frozen);
+  // Module::train plus the frozen backbone's batch norms kept in eval mode.
+  void train(bool on = true) override;
+
+  // Copies the model's weight tensors into the parameters and buffers.
+  // InvalidArgument naming a tensor whose name or shape does not fit.
+  Status LoadWeights(const v1::Model& model);
+  // The current parameters and buffers as v1::Tensor, in
+  // LayerGraph::AllWeightSpecs() order (written into model->weights).
+  void ExportWeights(v1::Model* model);
+
+  // Parameters by weight name, and buffers (running stats) by weight name.
+  std::map<std::string, torch::Tensor> NamedState();
+
+ private:
+  struct Node {
+    v1::Layer layer;
+    std::vector<int> inputs;
+    int last_use = 0;  // index of the last layer reading this output
+    torch::nn::Conv2d conv{nullptr};
+    torch::nn::BatchNorm2d bn2d{nullptr};
+    torch::nn::BatchNorm1d bn1d{nullptr};
+    torch::nn::Linear linear{nullptr};
+    bool backbone = false;
+  };
+
+  std::vector<Node> nodes_;
+  std::vector<model::WeightSpec> specs_;
+  int logits_layer_ = 0;
+  bool backbone_frozen_ = false;
+};
+TORCH_MODULE(GraphModule);
+
+}  // namespace impulse::worker::training
