@@ -10,6 +10,7 @@
 
 #include "impulse/task_names.h"
 #include "worker/coordinator_link.h"
+#include "worker/evaluation/evaluate_export.h"
 #include "worker/features/generate_features.h"
 #include "worker/runner.h"
 #include "worker/training/train.h"
@@ -89,6 +90,7 @@ int main(int argc, char** argv) {
   impulse::worker::Runner runner(options, link, worker_metrics);
   runner.AddTaskKind(impulse::v1::TASK_KIND_GENERATE_FEATURES, impulse::worker::features::GenerateFeatures);
   runner.AddTaskKind(impulse::v1::TASK_KIND_TRAIN, impulse::worker::training::Train);
+  runner.AddTaskKind(impulse::v1::TASK_KIND_QUANTIZE_EVALUATE, impulse::worker::evaluation::EvaluateAndExport);
   spdlog::info("worker connecting to {} with {} thread(s)", coordinator, options.threads);
   impulse::Status served = runner.Run(g_stop);
   if (!served.ok()) {
