@@ -12,7 +12,7 @@
 
 #include "impulse/model/layer_graph.h"
 #include "tests/support/dir_task_context.h"
-#include "tests/support/random_weights.h"
+#include "tests/support/model_fixtures.h"
 #include "tests/support/temp_dir.h"
 #include "worker/evaluation/split_metrics.h"
 #include "worker/export/onnx_builder.h"

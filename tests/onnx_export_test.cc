@@ -6,11 +6,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "tests/support/random_weights.h"
+#include "tests/support/model_fixtures.h"
 #include "tests/support/temp_dir.h"
 #include "worker/export/onnx_builder.h"
 
@@ -19,71 +18,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-v1::Layer* Add(v1::Model& m, const std::string& name, v1::LayerKind kind,
-               std::vector<uint32_t> inputs, const std::function<void(v1::Layer&)>& set = {}) {
-  v1::Layer* l = m.add_layers();
-  l->set_name(name);
-  l->set_kind(kind);
-  for (uint32_t i : inputs) l->add_inputs(i);
-  if (set) set(*l);
-  return l;
-}
-
-// Every layer kind once: conv (bias), BN, ReLU6, depthwise stride 2 with
-// TensorFlow's asymmetric padding, ReLU, pointwise conv, a residual ADD,
-// max and average pools with padding, global pool, dropout, dense, softmax.
-v1::Model EveryKindModel() {
-  v1::Model m;
-  m.set_format_version(1);
-  m.set_architecture("every-kind");
-  for (uint32_t d : {3, 8, 8}) m.add_input_shape(d);
-  m.set_input_normalization("pixels/255");
-  for (const char* label : {"cat", "dog", "ému"}) m.add_labels(label);
-  Add(m, "input", v1::LAYER_KIND_INPUT, {});
-  Add(m, "conv1", v1::LAYER_KIND_CONV2D, {0}, [](v1::Layer& l) {  // 1: [4,8,8]
-    l.set_filters(4), l.set_kernel_h(3), l.set_kernel_w(3), l.set_bias(true);
-    l.set_pad_top(1), l.set_pad_bottom(1), l.set_pad_left(1), l.set_pad_right(1);
-  });
-  Add(m, "conv1_bn", v1::LAYER_KIND_BATCH_NORM, {1});                    // 2
-  Add(m, "conv1_relu", v1::LAYER_KIND_RELU6, {2});                       // 3
-  Add(m, "dw", v1::LAYER_KIND_DEPTHWISE_CONV2D, {3}, [](v1::Layer& l) {  // 4: [4,4,4]
-    l.set_filters(4), l.set_groups(4), l.set_kernel_h(3), l.set_kernel_w(3);
-    l.set_stride_h(2), l.set_stride_w(2), l.set_pad_bottom(1), l.set_pad_right(1);
-  });
-  Add(m, "dw_relu", v1::LAYER_KIND_RELU, {4});                 // 5
-  Add(m, "pw", v1::LAYER_KIND_CONV2D, {5}, [](v1::Layer& l) {  // 6: [4,4,4]
-    l.set_filters(4), l.set_kernel_h(1), l.set_kernel_w(1);
-  });
-  Add(m, "add", v1::LAYER_KIND_ADD, {5, 6});                           // 7
-  Add(m, "max_pool", v1::LAYER_KIND_MAX_POOL, {7}, [](v1::Layer& l) {  // 8: [4,4,4]
-    l.set_kernel_h(3), l.set_kernel_w(3), l.set_pad_top(1), l.set_pad_bottom(1);
-    l.set_pad_left(1), l.set_pad_right(1);
-  });
-  Add(m, "avg_pool", v1::LAYER_KIND_AVG_POOL, {8}, [](v1::Layer& l) {  // 9: [4,2,2]
-    l.set_kernel_h(2), l.set_kernel_w(2), l.set_stride_h(2), l.set_stride_w(2);
-  });
-  Add(m, "gap", v1::LAYER_KIND_GLOBAL_AVG_POOL, {9});  // 10: [4]
-  Add(m, "dropout", v1::LAYER_KIND_DROPOUT, {10}, [](v1::Layer& l) { l.set_rate(0.5f); });
-  Add(m, "predictions", v1::LAYER_KIND_DENSE, {11}, [](v1::Layer& l) {  // 12: [3]
-    l.set_filters(3), l.set_bias(true);
-  });
-  Add(m, "softmax", v1::LAYER_KIND_SOFTMAX, {12});
-  return m;
-}
-
-// A RAW-block network: flatten first, a dense layer without bias, and no
-// final softmax (the exporter adds one).
-v1::Model FlatModel() {
-  v1::Model m;
-  m.set_architecture("flat");
-  for (uint32_t d : {1, 4, 4}) m.add_input_shape(d);
-  m.add_labels("a"), m.add_labels("b");
-  Add(m, "input", v1::LAYER_KIND_INPUT, {});
-  Add(m, "flatten", v1::LAYER_KIND_FLATTEN, {0});
-  Add(m, "dense", v1::LAYER_KIND_DENSE, {1}, [](v1::Layer& l) { l.set_filters(2); });
-  return m;
-}
 
 model::LayerGraph Trained(v1::Model m, uint64_t seed = 7) {
   auto graph = model::LayerGraph::FromModel(std::move(m));
@@ -114,7 +48,7 @@ std::vector<int64_t> IntsAttribute(const onnx::NodeProto& node, const std::strin
 const OnnxExportInfo kInfo{.impulse_name = "pets", .normalization = "pixels / 255, NCHW, RGB"};
 
 TEST(OnnxExportTest, EveryLayerKindExportsAndPassesTheChecker) {
-  auto built = BuildFloatOnnx(Trained(EveryKindModel()), kInfo);
+  auto built = BuildFloatOnnx(Trained(testing::EveryLayerKindModel()), kInfo);
   ASSERT_TRUE(built.ok()) << built.status().ToString();
   const onnx::ModelProto& model = *built;
   const Status checked = CheckOnnxModel(model);
@@ -149,7 +83,7 @@ TEST(OnnxExportTest, EveryLayerKindExportsAndPassesTheChecker) {
 }
 
 TEST(OnnxExportTest, AModelWithoutSoftmaxGetsOne) {
-  auto built = BuildFloatOnnx(Trained(FlatModel()), kInfo);
+  auto built = BuildFloatOnnx(Trained(testing::FlatModel()), kInfo);
   ASSERT_TRUE(built.ok()) << built.status().ToString();
   EXPECT_TRUE(CheckOnnxModel(*built).ok());
   EXPECT_THAT(OpTypes(*built), ElementsAre("Flatten", "Gemm", "Softmax"));
@@ -181,13 +115,13 @@ TEST(OnnxExportTest, BuiltInArchitecturesPassTheChecker) {
 }
 
 TEST(OnnxExportTest, RefusesAModelWithoutWeightsOrLabels) {
-  auto untrained = model::LayerGraph::FromModel(EveryKindModel());
+  auto untrained = model::LayerGraph::FromModel(testing::EveryLayerKindModel());
   ASSERT_TRUE(untrained.ok());
   auto no_weights = BuildFloatOnnx(*untrained, kInfo);
   EXPECT_EQ(no_weights.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(no_weights.status().message(), HasSubstr("export"));
 
-  model::LayerGraph unlabeled = Trained(EveryKindModel());
+  model::LayerGraph unlabeled = Trained(testing::EveryLayerKindModel());
   unlabeled.mutable_model().clear_labels();
   auto no_labels = BuildFloatOnnx(unlabeled, kInfo);
   EXPECT_EQ(no_labels.status().code(), StatusCode::kInvalidArgument);
