@@ -27,6 +27,9 @@ using testing::ShellQuote;
 const std::string kSource = IMPULSE_SOURCE_DIR;
 const std::string kBuild = IMPULSE_BUILD_DIR;
 const std::string kFashion = "/usr/share/datasets/fashion-mnist";
+const char* const kBigImpulse =
+    "name: big\ninput: {width: 64, height: 64, resize: fit-longest}\n"
+    "processing: {block: image, color: grayscale}\n";
 const char* const kClasses[] = {"T-shirt_top", "Trouser", "Pullover", "Dress", "Coat",
                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle_boot"};
 
@@ -184,25 +187,31 @@ TEST_F(ClusterTest, ListsBothWorkers) {
   EXPECT_EQ(workers["workers"].size(), 2u) << run.stdout_text;
 }
 
+// Submits a features job over the whole Fashion-MNIST set (a few seconds of
+// work) and returns its id once a worker runs it.
+std::string SubmitBigJobAndWaitUntilRunning(const std::function<CommandResult(const std::string&)>& client,
+                                            const std::string& impulse, std::string* worker) {
+  CommandResult submitted = client("--json submit " + impulse + " --data " + kFashion);
+  EXPECT_EQ(submitted.exit_code, 0) << submitted.output;
+  if (submitted.exit_code != 0) return "";
+  const std::string job_id = json::parse(submitted.stdout_text)["id"];
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (worker->empty() && std::chrono::steady_clock::now() < give_up) {
+    json job = json::parse(client("--json status " + job_id).stdout_text);
+    const json& task = job["tasks"][0];
+    if (task.value("state", "") == "TASK_STATE_RUNNING") *worker = task.value("worker_id", "");
+    if (worker->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return job_id;
+}
+
 // A worker killed with SIGKILL in the middle of a task: its lease lapses,
 // the task is requeued with attempt 2 and finishes on the other worker.
 TEST_F(ClusterTest, TaskOfKilledWorkerFinishesOnAnother) {
-  const std::string impulse = WriteFile(
-      "big.yaml",
-      "name: big\ninput: {width: 64, height: 64, resize: fit-longest}\n"
-      "processing: {block: image, color: grayscale}\n");
-  CommandResult submitted = Client("--json submit " + impulse + " --data " + kFashion);
-  ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
-  const std::string job_id = json::parse(submitted.stdout_text)["id"];
-
+  const std::string impulse = WriteFile("big.yaml", kBigImpulse);
   std::string victim;
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (victim.empty() && std::chrono::steady_clock::now() < give_up) {
-    json job = json::parse(Client("--json status " + job_id).stdout_text);
-    const json& task = job["tasks"][0];
-    if (task.value("state", "") == "TASK_STATE_RUNNING") victim = task.value("worker_id", "");
-    if (victim.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const std::string job_id =
+      SubmitBigJobAndWaitUntilRunning([](const std::string& a) { return Client(a); }, impulse, &victim);
   ASSERT_EQ(victim.rfind("local-worker-", 0), 0u) << "never saw the task running: " << victim;
   const std::string index = victim.substr(std::string("local-worker-").size());
   CommandResult killed = RunCommand(Cluster("kill-worker " + index), 30);
@@ -215,6 +224,35 @@ TEST_F(ClusterTest, TaskOfKilledWorkerFinishesOnAnother) {
   EXPECT_EQ(job["tasks"][0]["attempt"], 2);
   EXPECT_NE(job["tasks"][0]["worker_id"], victim);
   RunCommand(Cluster("start-worker " + index), 60);
+}
+
+}  // namespace
+}  // namespace impulse
+
+namespace impulse {
+namespace {
+
+// The coordinator and Redis are killed with SIGKILL and restarted while a
+// job runs: the job still finishes, and its event stream, read from the
+// start, still holds the job's first and last state changes.
+TEST_F(ClusterTest, JobSurvivesCoordinatorAndRedisRestarts) {
+  // Another input size than the other tests: features are not reused.
+  const std::string impulse = WriteFile(
+      "restart.yaml",
+      "name: restart\ninput: {width: 60, height: 60, resize: fit-longest}\n"
+      "processing: {block: image, color: grayscale}\n");
+  std::string worker;
+  const std::string job_id =
+      SubmitBigJobAndWaitUntilRunning([](const std::string& a) { return Client(a); }, impulse, &worker);
+  ASSERT_FALSE(worker.empty());
+  for (const char* step : {"kill-coordinator", "start-coordinator", "kill-redis", "start-redis"}) {
+    CommandResult result = RunCommand(Cluster(step), 60);
+    ASSERT_EQ(result.exit_code, 0) << step << ": " << result.output;
+  }
+  CommandResult watched = Client("--json watch " + job_id, 400);
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  EXPECT_NE(watched.stdout_text.find("JOB_STATE_QUEUED"), std::string::npos) << watched.stdout_text;
+  EXPECT_NE(watched.stdout_text.find("JOB_STATE_SUCCEEDED"), std::string::npos);
 }
 
 }  // namespace
