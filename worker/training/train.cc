@@ -168,18 +168,16 @@ std::string TensorBytes(const torch::Tensor& t) {
 // What a checkpoint must have been made with to be resumed: the same
 // learning block, training settings and inputs.
 std::string Fingerprint(const v1::TaskSpec& spec) {
-  v1::TaskSpec key;
-  *key.mutable_impulse()->mutable_learning() = spec.impulse().learning();
-  *key.mutable_impulse()->mutable_training() = spec.impulse().training();
-  *key.mutable_impulse()->mutable_input() = spec.impulse().input();
-  *key.mutable_impulse()->mutable_processing() = spec.impulse().processing();
+  // Built field by field: a proto map's serialization order is not fixed.
+  std::string key = spec.impulse().learning().SerializeAsString() + "|" +
+                    spec.impulse().training().SerializeAsString() + "|" +
+                    spec.impulse().input().SerializeAsString() + "|" +
+                    spec.impulse().processing().SerializeAsString();
   for (const char* name : {"features", "weights"}) {
     auto it = spec.inputs().find(name);
-    if (it != spec.inputs().end()) (*key.mutable_inputs())[name] = it->second;
+    key += std::string("|") + name + "=" + (it == spec.inputs().end() ? "" : it->second);
   }
-  std::string bytes;
-  key.SerializeToString(&bytes);  // map order is not canonical: keep it small and fixed
-  return bytes;
+  return key;
 }
 
 // The checkpoint archive: "model" (parameters and buffers by weight name),
