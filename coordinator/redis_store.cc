@@ -183,6 +183,7 @@ Result<std::optional<LeaseGrant>> DecodeLeaseTask(const RedisValue& reply) {
         v1::TaskOutput output,
         Parse<v1::TaskOutput>(At(reply, i), "dependency output of " + task_id));
     for (const auto& [name, sha256] : output.blobs()) (*grant.spec.mutable_inputs())[name] = sha256;
+    grant.spec.mutable_dependency_results()->MergeFrom(output.results());
   }
   return std::optional<LeaseGrant>(std::move(grant));
 }

@@ -85,14 +85,12 @@ class EvaluateExportTest : public ::testing::Test {
     (*spec_.mutable_inputs())["features"] = ctx_.PutBytes(bytes);
     model_ = RandomModel(kLabels);
     (*spec_.mutable_inputs())["model"] = ctx_.PutBytes(model_.SerializeAsString());
-    v1::JobResults log;
     for (uint32_t e = 1; e <= 4; ++e) {
-      v1::EpochStats* s = log.add_training_log();
+      v1::EpochStats* s = spec_.mutable_dependency_results()->add_training_log();
       s->set_epoch(e);
       s->set_train_loss(1.2 / e), s->set_validation_loss(1.3 / e);
       s->set_train_accuracy(0.4 + 0.1 * e), s->set_validation_accuracy(0.35 + 0.1 * e);
     }
-    (*spec_.mutable_inputs())["training_log"] = ctx_.PutBytes(log.SerializeAsString());
   }
 
   std::string ArtifactPath(const v1::TaskOutput& output, const std::string& name) {
@@ -159,11 +157,11 @@ TEST_F(EvaluateExportTest, WritesValidArtifacts) {
 }
 
 TEST_F(EvaluateExportTest, WithoutATrainingLogWarnsAndStillDrawsTheCurves) {
-  spec_.mutable_inputs()->erase("training_log");
+  spec_.mutable_dependency_results()->clear_training_log();
   auto output = EvaluateAndExport(spec_, ctx_);
   ASSERT_TRUE(output.ok()) << output.status().ToString();
   ASSERT_EQ(output->results().warnings_size(), 1);
-  EXPECT_THAT(output->results().warnings(0), HasSubstr("training_log"));
+  EXPECT_THAT(output->results().warnings(0), HasSubstr("training_curves.png"));
   EXPECT_EQ(output->artifacts_size(), 3);
 }
 

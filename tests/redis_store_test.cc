@@ -214,6 +214,8 @@ TEST_F(StoreContractTest, TwoTaskGraphRunsToSuccessAndPassesInputs) {
   LeaseGrant train = MustLease("w2");
   EXPECT_EQ(train.spec.task_id(), "j1.train");
   EXPECT_EQ(train.spec.inputs().at("features"), features_sha);
+  EXPECT_EQ(train.spec.dependency_results().features().samples(), 10u)
+      << "a task sees what its dependencies reported";
   EXPECT_GT(train.fencing_token, features.fencing_token);
 
   v1::TaskOutput train_output;

@@ -87,16 +87,11 @@ Result<Inputs> LoadInputs(const v1::TaskSpec& spec, TaskContext& ctx, v1::JobRes
   training::RowSplit split =
       training::SplitRows(fm, impulse.training().validation_split(), impulse.training().seed());
 
-  std::vector<v1::EpochStats> log;
-  if (spec.inputs().count("training_log") > 0) {
-    IMPULSE_ASSIGN_OR_RETURN(
-        v1::JobResults train_results,
-        ReadProtoBlob<v1::JobResults>(ctx, spec, "training_log", "impulse.v1.JobResults"));
-    log.assign(train_results.training_log().begin(), train_results.training_log().end());
-  } else {
+  const auto& recorded = spec.dependency_results().training_log();
+  std::vector<v1::EpochStats> log(recorded.begin(), recorded.end());
+  if (log.empty()) {
     results.add_warnings(
-        "training_curves.png: the train task passed no training_log input, so the picture is "
-        "empty; the per-epoch figures are in the training log");
+        "training_curves.png: the train task reported no epochs, so the picture is empty");
   }
   return Inputs{.impulse = impulse,
                 .graph = std::move(graph).value(),

@@ -3,9 +3,9 @@
 //
 // Inputs (TaskSpec.inputs): "model" (the train task's serialized v1::Model
 // with weights and labels), "features" (the feature matrix the model was
-// trained on), "training_log" (optional: a serialized v1::JobResults whose
-// training_log the train task recorded; without it training_curves.png says
-// "no training log" and results.warnings says why).
+// trained on); and TaskSpec.dependency_results.training_log, the epochs the
+// train task recorded (without them training_curves.png says "no training
+// log" and results.warnings says why).
 //
 // Algorithm:
 //   1. Open the model and the features; check that their labels and
