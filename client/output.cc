@@ -115,9 +115,27 @@ std::string Describe(const v1::Event& event) {
 }
 
 void PrintModelRow(const char* name, const v1::ModelResults& model) {
-  std::printf("  %-8s  val acc %6.2f %%  loss %.4f   test acc %6.2f %%  loss %.4f\n", name,
-              100 * model.validation().accuracy(), model.validation().loss(),
-              100 * model.test().accuracy(), model.test().loss());
+  std::printf("  %-8s  validation: accuracy %6.2f %%  loss %.4f   test: accuracy %6.2f %%  "
+              "loss %.4f  weighted F1 %.4f\n",
+              name, 100 * model.validation().accuracy(), model.validation().loss(),
+              100 * model.test().accuracy(), model.test().loss(), model.test().weighted_f1());
+}
+
+// Per-class precision / recall / F1 on the test set, float32 beside int8.
+void PrintClassTable(const v1::JobResults& r) {
+  const auto& f32 = r.float32().test().classes();
+  const auto& i8 = r.int8().test().classes();
+  if (f32.empty()) return;
+  std::printf("\n  %-16s %8s %8s %8s", "test class", "prec", "recall", "F1");
+  if (!i8.empty()) std::printf("  %8s %8s %8s", "i8 prec", "i8 rec", "i8 F1");
+  std::printf(" %8s\n", "support");
+  for (int i = 0; i < f32.size(); ++i) {
+    std::printf("  %-16s %8.4f %8.4f %8.4f", f32[i].label().c_str(), f32[i].precision(),
+                f32[i].recall(), f32[i].f1());
+    if (i < i8.size()) std::printf("  %8.4f %8.4f %8.4f", i8[i].precision(), i8[i].recall(), i8[i].f1());
+    std::printf(" %8lu\n", static_cast<unsigned long>(f32[i].support()));
+  }
+  std::printf("\n");
 }
 
 }  // namespace
@@ -219,6 +237,7 @@ void PrintJob(const v1::Job& job, bool json_output) {
   }
   if (r.float32().has_test()) PrintModelRow("float32", r.float32());
   if (r.int8().has_test()) PrintModelRow("int8", r.int8());
+  PrintClassTable(r);
   for (const auto& warning : r.warnings()) std::printf("  warning: %s\n", warning.c_str());
   for (const auto& artifact : job.artifacts()) {
     std::printf("  artifact %-28s %10lu bytes\n", artifact.name().c_str(),

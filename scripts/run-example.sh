@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds, starts a local cluster
-# (Redis, coordinator, workers), runs the example Fashion-MNIST impulse on it
-# and prints the results; artifacts land in out/fashion-mnist/.
+# (Redis, coordinator, workers), trains the example Fashion-MNIST impulse on
+# it (features, training, evaluation, export) and prints the results;
+# artifacts and metrics.json land in out/fashion-mnist/.
 #
 #   bash scripts/run-example.sh [--workers N] [--out DIR]
 set -euo pipefail
@@ -24,8 +25,8 @@ echo "cluster up: coordinator at $address (deploy/local-cluster down stops it)" 
 
 start=$(date +%s.%N)
 build/client/impulse-client --coordinator "$address" \
-  features examples/fashion-mnist-features.yaml \
-  --data /usr/share/datasets/fashion-mnist --out "$OUT"
+  submit examples/fashion-mnist.yaml \
+  --data /usr/share/datasets/fashion-mnist --wait --out "$OUT"
 end=$(date +%s.%N)
 awk -v s="$start" -v e="$end" -v out="$OUT" \
   'BEGIN { printf "main job: %.1f s from submit to artifacts in %s\n", e - s, out }' >&2
