@@ -5,13 +5,13 @@
 // IMPULSE_AUGMENTATION (0/1) override the example's settings for
 // exploring; IMPULSE_FASHION_MNIST points at the IDX files.
 #include <gtest/gtest.h>
-#include <opencv2/core.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <opencv2/core.hpp>
 
 #include "impulse/idx.h"
 #include "impulse/impulse_spec.h"
@@ -29,7 +29,8 @@ namespace fs = std::filesystem;
 
 class DirTaskContext final : public TaskContext {
  public:
-  explicit DirTaskContext(const std::string& root) : blobs_(root + "/blobs"), scratch_(root + "/s") {
+  explicit DirTaskContext(const std::string& root)
+      : blobs_(root + "/blobs"), scratch_(root + "/s") {
     fs::create_directories(blobs_);
     fs::create_directories(scratch_);
   }
@@ -56,11 +57,13 @@ class DirTaskContext final : public TaskContext {
 TEST(FashionMnistTraining, ExampleImpulseReachesNinetyOnePercentOnTheTestSet) {
   const char* env_dir = std::getenv("IMPULSE_FASHION_MNIST");
   const std::string dir = env_dir ? env_dir : "/usr/share/datasets/fashion-mnist";
-  if (!fs::exists(dir + "/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "no Fashion-MNIST in " << dir;
+  if (!fs::exists(dir + "/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "no Fashion-MNIST in " << dir;
   auto loaded = LoadImpulseFile("examples/fashion-mnist.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   v1::Impulse impulse = WithDefaults(*loaded);
-  if (const char* e = std::getenv("IMPULSE_EPOCHS")) impulse.mutable_training()->set_epochs(std::atoi(e));
+  if (const char* e = std::getenv("IMPULSE_EPOCHS"))
+    impulse.mutable_training()->set_epochs(std::atoi(e));
   if (const char* a = std::getenv("IMPULSE_AUGMENTATION")) {
     impulse.mutable_training()->set_augmentation(std::atoi(a) != 0);
   }

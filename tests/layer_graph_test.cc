@@ -35,8 +35,7 @@ TEST(LayerGraphTest, TinyNetShapesMacsAndParamsMatchHandComputedValues) {
   EXPECT_EQ(graph->Cost(conv).macs, 8u * 8 * 4 * 9);
   EXPECT_EQ(graph->Cost(conv).params, 36u);
   EXPECT_EQ(graph->Cost(graph->FindLayer("conv1_bn")).params, 8u);
-  EXPECT_THAT(graph->layer(graph->FindLayer("flatten")).output_shape(),
-              ::testing::ElementsAre(64));
+  EXPECT_THAT(graph->layer(graph->FindLayer("flatten")).output_shape(), ::testing::ElementsAre(64));
   // dense 64 -> 5 (+5 bias), classifier 5 -> 3 (+3 bias).
   EXPECT_EQ(graph->Cost(graph->FindLayer("dense1")).macs, 320u);
   EXPECT_EQ(graph->Cost(graph->FindLayer("dense1")).params, 325u);

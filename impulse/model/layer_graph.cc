@@ -1,11 +1,10 @@
 #include "impulse/model/layer_graph.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -262,12 +261,12 @@ Status CheckInputFor(const std::string& what, uint32_t c, uint32_t h, uint32_t w
                            std::to_string(c));
   }
   if (w < min_side) {
-    return InvalidArgument("input.width: " + what + " needs at least " +
-                           std::to_string(min_side) + ", got " + std::to_string(w));
+    return InvalidArgument("input.width: " + what + " needs at least " + std::to_string(min_side) +
+                           ", got " + std::to_string(w));
   }
   if (h < min_side) {
-    return InvalidArgument("input.height: " + what + " needs at least " +
-                           std::to_string(min_side) + ", got " + std::to_string(h));
+    return InvalidArgument("input.height: " + what + " needs at least " + std::to_string(min_side) +
+                           ", got " + std::to_string(h));
   }
   return Status::Ok();
 }
@@ -283,8 +282,8 @@ Status CheckAlpha(const char* backbone, float alpha, const float (&allowed)[N]) 
   }
   std::ostringstream given;
   given << alpha;
-  return InvalidArgument("learning.alpha: " + given.str() + " is not a " + backbone +
-                         " width (" + list + ")");
+  return InvalidArgument("learning.alpha: " + given.str() + " is not a " + backbone + " width (" +
+                         list + ")");
 }
 
 Status CheckClasses(uint32_t classes, bool allow_zero) {
@@ -343,21 +342,36 @@ std::string ShapeString(const std::vector<uint32_t>& shape) {
 
 std::string LayerKindName(v1::LayerKind kind) {
   switch (kind) {
-    case v1::LAYER_KIND_INPUT: return "input";
-    case v1::LAYER_KIND_CONV2D: return "conv2d";
-    case v1::LAYER_KIND_DEPTHWISE_CONV2D: return "depthwise_conv2d";
-    case v1::LAYER_KIND_BATCH_NORM: return "batch_norm";
-    case v1::LAYER_KIND_RELU: return "relu";
-    case v1::LAYER_KIND_RELU6: return "relu6";
-    case v1::LAYER_KIND_MAX_POOL: return "max_pool";
-    case v1::LAYER_KIND_AVG_POOL: return "avg_pool";
-    case v1::LAYER_KIND_GLOBAL_AVG_POOL: return "global_avg_pool";
-    case v1::LAYER_KIND_FLATTEN: return "flatten";
-    case v1::LAYER_KIND_DROPOUT: return "dropout";
-    case v1::LAYER_KIND_DENSE: return "dense";
-    case v1::LAYER_KIND_ADD: return "add";
-    case v1::LAYER_KIND_SOFTMAX: return "softmax";
-    default: return "unknown(" + std::to_string(kind) + ")";
+    case v1::LAYER_KIND_INPUT:
+      return "input";
+    case v1::LAYER_KIND_CONV2D:
+      return "conv2d";
+    case v1::LAYER_KIND_DEPTHWISE_CONV2D:
+      return "depthwise_conv2d";
+    case v1::LAYER_KIND_BATCH_NORM:
+      return "batch_norm";
+    case v1::LAYER_KIND_RELU:
+      return "relu";
+    case v1::LAYER_KIND_RELU6:
+      return "relu6";
+    case v1::LAYER_KIND_MAX_POOL:
+      return "max_pool";
+    case v1::LAYER_KIND_AVG_POOL:
+      return "avg_pool";
+    case v1::LAYER_KIND_GLOBAL_AVG_POOL:
+      return "global_avg_pool";
+    case v1::LAYER_KIND_FLATTEN:
+      return "flatten";
+    case v1::LAYER_KIND_DROPOUT:
+      return "dropout";
+    case v1::LAYER_KIND_DENSE:
+      return "dense";
+    case v1::LAYER_KIND_ADD:
+      return "add";
+    case v1::LAYER_KIND_SOFTMAX:
+      return "softmax";
+    default:
+      return "unknown(" + std::to_string(kind) + ")";
   }
 }
 
@@ -446,7 +460,8 @@ LayerCost LayerGraph::Cost(int i) const {
   const Shape out(l.output_shape().begin(), l.output_shape().end());
   cost.output_elements = Product(out);
   if (i == 0) return cost;
-  const Shape in(layer(l.inputs(0)).output_shape().begin(), layer(l.inputs(0)).output_shape().end());
+  const Shape in(layer(l.inputs(0)).output_shape().begin(),
+                 layer(l.inputs(0)).output_shape().end());
   switch (l.kind()) {
     case v1::LAYER_KIND_CONV2D:
     case v1::LAYER_KIND_DEPTHWISE_CONV2D: {
@@ -505,7 +520,8 @@ std::vector<WeightSpec> LayerGraph::WeightSpecs(int i) const {
     specs.push_back({l.name() + "." + param, std::move(shape), trainable, i});
   };
   if (i == 0) return specs;
-  const Shape in(layer(l.inputs(0)).output_shape().begin(), layer(l.inputs(0)).output_shape().end());
+  const Shape in(layer(l.inputs(0)).output_shape().begin(),
+                 layer(l.inputs(0)).output_shape().end());
   switch (l.kind()) {
     case v1::LAYER_KIND_CONV2D:
     case v1::LAYER_KIND_DEPTHWISE_CONV2D:
@@ -588,9 +604,8 @@ Result<int> LayerGraph::LoadWeights(const v1::Model& source, bool backbone_only)
     if (found == by_name.end()) {
       if (!backbone_only) continue;
       return InvalidArgument("weights: the file has no tensor " + spec.name + " " +
-                             ShapeString(spec.shape) + " (architecture " +
-                             model_.architecture() + "; the file's is " + source.architecture() +
-                             ")");
+                             ShapeString(spec.shape) + " (architecture " + model_.architecture() +
+                             "; the file's is " + source.architecture() + ")");
     }
     const v1::Tensor& t = *found->second;
     const Shape shape(t.shape().begin(), t.shape().end());
@@ -624,8 +639,8 @@ std::string LayerGraph::Summary() const {
     const LayerCost c = Cost(i);
     out << i << " " << l.name() << " " << LayerKindName(l.kind()) << " "
         << ShapeString({l.output_shape().begin(), l.output_shape().end()}) << " macs=" << c.macs
-        << " params=" << c.params
-        << (l.role() == v1::LAYER_ROLE_BACKBONE ? " backbone" : "") << "\n";
+        << " params=" << c.params << (l.role() == v1::LAYER_ROLE_BACKBONE ? " backbone" : "")
+        << "\n";
   }
   const LayerCost total = TotalCost();
   out << "total macs=" << total.macs << " params=" << total.params << "\n";
@@ -713,7 +728,7 @@ Result<LayerGraph> BuildMobileNetV1(float alpha, uint32_t c, uint32_t h, uint32_
   IMPULSE_RETURN_IF_ERROR(b.Simple("conv1_relu", v1::LAYER_KIND_RELU6));
   const struct {
     uint32_t filters, stride;
-  } blocks[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2},  {512, 1},
+  } blocks[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},  {512, 2}, {512, 1},
                 {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
   for (int i = 0; i < 13; ++i) {
     const std::string id = std::to_string(i + 1);
@@ -740,9 +755,9 @@ Result<LayerGraph> BuildMobileNetV2(float alpha, uint32_t c, uint32_t h, uint32_
   IMPULSE_RETURN_IF_ERROR(b.Simple("Conv1_relu", v1::LAYER_KIND_RELU6));
   const struct {
     uint32_t filters, stride, expansion;
-  } blocks[] = {{16, 1, 1},  {24, 2, 6},  {24, 1, 6},  {32, 2, 6},  {32, 1, 6},  {32, 1, 6},
-                {64, 2, 6},  {64, 1, 6},  {64, 1, 6},  {64, 1, 6},  {96, 1, 6},  {96, 1, 6},
-                {96, 1, 6},  {160, 2, 6}, {160, 1, 6}, {160, 1, 6}, {320, 1, 6}};
+  } blocks[] = {{16, 1, 1}, {24, 2, 6},  {24, 1, 6},  {32, 2, 6},  {32, 1, 6}, {32, 1, 6},
+                {64, 2, 6}, {64, 1, 6},  {64, 1, 6},  {64, 1, 6},  {96, 1, 6}, {96, 1, 6},
+                {96, 1, 6}, {160, 2, 6}, {160, 1, 6}, {160, 1, 6}, {320, 1, 6}};
   for (int id = 0; id < 17; ++id) {
     const int block_input = b.last();
     const uint32_t in_channels = b.shape()[0];

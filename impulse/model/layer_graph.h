@@ -28,19 +28,19 @@ namespace impulse::model {
 
 // What one layer costs per input sample.
 struct LayerCost {
-  uint64_t macs = 0;    // multiply-accumulates (conv, depthwise, dense)
-  uint64_t ops = 0;     // other element-wise operations (BN, activations, pools, add)
-  uint64_t params = 0;  // trainable weights + biases (+ BN gamma/beta)
-  uint64_t buffers = 0; // non-trainable values (BN running mean/var)
+  uint64_t macs = 0;             // multiply-accumulates (conv, depthwise, dense)
+  uint64_t ops = 0;              // other element-wise operations (BN, activations, pools, add)
+  uint64_t params = 0;           // trainable weights + biases (+ BN gamma/beta)
+  uint64_t buffers = 0;          // non-trainable values (BN running mean/var)
   uint64_t output_elements = 0;  // product(output_shape)
 };
 
 // The name and shape of one weight tensor the model needs.
 struct WeightSpec {
-  std::string name;               // "<layer>.<param>"
+  std::string name;  // "<layer>.<param>"
   std::vector<uint32_t> shape;
-  bool trainable = true;          // false for BN running_mean / running_var
-  int layer = 0;                  // index of its layer
+  bool trainable = true;  // false for BN running_mean / running_var
+  int layer = 0;          // index of its layer
 };
 
 class LayerGraph {

@@ -14,8 +14,9 @@ bool Symmetric(const v1::Layer& l) {
 // Explicit zero (or `value`) padding for the asymmetric case; LibTorch's
 // conv and pool options take symmetric padding only.
 torch::Tensor PadAsymmetric(const torch::Tensor& x, const v1::Layer& l, double value) {
-  return F::pad(x, F::PadFuncOptions({l.pad_left(), l.pad_right(), l.pad_top(), l.pad_bottom()})
-                       .value(value));
+  return F::pad(
+      x,
+      F::PadFuncOptions({l.pad_left(), l.pad_right(), l.pad_top(), l.pad_bottom()}).value(value));
 }
 
 uint32_t OrOne(uint32_t v) { return v == 0 ? 1 : v; }
@@ -41,11 +42,11 @@ GraphModuleImpl::GraphModuleImpl(const model::LayerGraph& graph) {
     switch (l.kind()) {
       case v1::LAYER_KIND_CONV2D:
       case v1::LAYER_KIND_DEPTHWISE_CONV2D: {
-        auto options = torch::nn::Conv2dOptions(in_shape[0], l.filters(),
-                                                {l.kernel_h(), l.kernel_w()})
-                           .stride({OrOne(l.stride_h()), OrOne(l.stride_w())})
-                           .groups(OrOne(l.groups()))
-                           .bias(l.bias());
+        auto options =
+            torch::nn::Conv2dOptions(in_shape[0], l.filters(), {l.kernel_h(), l.kernel_w()})
+                .stride({OrOne(l.stride_h()), OrOne(l.stride_w())})
+                .groups(OrOne(l.groups()))
+                .bias(l.bias());
         if (Symmetric(l)) options.padding(torch::ExpandingArray<2>({l.pad_top(), l.pad_left()}));
         node.conv = register_module(l.name(), torch::nn::Conv2d(options));
         break;
@@ -66,8 +67,8 @@ GraphModuleImpl::GraphModuleImpl(const model::LayerGraph& graph) {
       }
       case v1::LAYER_KIND_DENSE:
         node.linear = register_module(
-            l.name(), torch::nn::Linear(torch::nn::LinearOptions(in_shape[0], l.filters())
-                                            .bias(l.bias())));
+            l.name(),
+            torch::nn::Linear(torch::nn::LinearOptions(in_shape[0], l.filters()).bias(l.bias())));
         break;
       default:
         break;

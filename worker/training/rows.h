@@ -21,8 +21,7 @@ struct RowSplit {
 // (at least 1 when the label has 2 or more rows and validation_split > 0)
 // go to validation. Each list is in increasing row order. Same inputs, same
 // split, on every machine.
-RowSplit SplitRows(const features::FeatureMatrix& features, double validation_split,
-                   uint64_t seed);
+RowSplit SplitRows(const features::FeatureMatrix& features, double validation_split, uint64_t seed);
 
 // A 64-bit mix of (seed, stream): independent generator seeds per purpose
 // and epoch (SplitMix64 finaliser).

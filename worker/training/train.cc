@@ -145,10 +145,10 @@ LossAccuracy Evaluate(GraphModule& module, const FeatureMatrix& fm,
     torch::Tensor x = MakeBatch(fm, rows.data() + start, n, false, unused);
     torch::Tensor y = Labels(fm, rows.data() + start, n);
     torch::Tensor logits = module->forward(x);
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, y,
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+    loss_sum +=
+        torch::nn::functional::cross_entropy(
+            logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .item<double>();
     correct += logits.argmax(1).eq(y).sum().item<int64_t>();
   }
   return {loss_sum / rows.size(), static_cast<double>(correct) / rows.size()};
@@ -295,8 +295,8 @@ Result<v1::TaskOutput> TrainUnguarded(const v1::TaskSpec& spec, TaskContext& ctx
     IMPULSE_ASSIGN_OR_RETURN(v1::Model file, ReadModelFile(path, "learning.weights"));
     auto copied = graph.LoadWeights(file, /*backbone_only=*/s.transfer);
     if (!copied.ok()) return copied.status().WithContext("learning.weights");
-    ctx.Log("loaded " + std::to_string(*copied) + " pretrained tensors (" +
-            file.architecture() + ")");
+    ctx.Log("loaded " + std::to_string(*copied) + " pretrained tensors (" + file.architecture() +
+            ")");
   } else if (s.transfer) {
     results.add_warnings(
         "learning.weights: no pretrained backbone given; the backbone started from random "
@@ -326,8 +326,9 @@ Result<v1::TaskOutput> TrainUnguarded(const v1::TaskSpec& spec, TaskContext& ctx
   std::string checkpoint_sha;
   if (auto cp = spec.inputs().find("checkpoint"); cp != spec.inputs().end()) {
     auto path = ctx.BlobPath(cp->second);
-    Result<uint32_t> resumed = path.ok() ? LoadCheckpoint(*path, module, *opt, &results, fingerprint)
-                                         : Result<uint32_t>(path.status());
+    Result<uint32_t> resumed = path.ok()
+                                   ? LoadCheckpoint(*path, module, *opt, &results, fingerprint)
+                                   : Result<uint32_t>(path.status());
     if (resumed.ok()) {
       done_epochs = *resumed;
       checkpoint_sha = cp->second;
