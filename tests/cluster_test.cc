@@ -52,6 +52,32 @@ void WritePngs(const std::string& images_path, const std::string& labels_path,
   }
 }
 
+// Writes the first `per_class` images of each class of one IDX pair as an
+// uncompressed IDX pair named PREFIX-*-ubyte into dir.
+void WriteIdxSubset(const std::string& prefix, const std::string& dir, int per_class) {
+  auto images = ReadIdxImages(kFashion + "/" + prefix + "-images-idx3-ubyte.gz");
+  auto labels = ReadIdxLabels(kFashion + "/" + prefix + "-labels-idx1-ubyte.gz");
+  ASSERT_TRUE(images.ok() && labels.ok());
+  std::vector<int> taken(10, 0);
+  std::string pixels, kept_labels;
+  const size_t size = static_cast<size_t>(images->rows) * images->cols;
+  for (uint32_t i = 0; i < images->count; ++i) {
+    if (taken[(*labels)[i]]++ >= per_class) continue;
+    pixels.append(reinterpret_cast<const char*>(images->pixels.data()) + i * size, size);
+    kept_labels.push_back(static_cast<char>((*labels)[i]));
+  }
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                       static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  const auto count = static_cast<uint32_t>(kept_labels.size());
+  fs::create_directories(dir);
+  std::ofstream(dir + "/" + prefix + "-images-idx3-ubyte", std::ios::binary)
+      << be32(0x803) << be32(count) << be32(images->rows) << be32(images->cols) << pixels;
+  std::ofstream(dir + "/" + prefix + "-labels-idx1-ubyte", std::ios::binary)
+      << be32(0x801) << be32(count) << kept_labels;
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -253,6 +279,88 @@ TEST_F(ClusterTest, JobSurvivesCoordinatorAndRedisRestarts) {
   EXPECT_EQ(watched.exit_code, 0) << watched.output;
   EXPECT_NE(watched.stdout_text.find("JOB_STATE_QUEUED"), std::string::npos) << watched.stdout_text;
   EXPECT_NE(watched.stdout_text.find("JOB_STATE_SUCCEEDED"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace impulse
+
+namespace impulse {
+namespace {
+
+const char* const kTrainImpulse =
+    "name: small-train\ninput: {width: 32, height: 32}\n"
+    "processing: {block: image, color: grayscale}\n"
+    "learning: {block: classification}\n";
+
+TEST_F(ClusterTest, TrainsAndWritesFloat32Results) {
+  const std::string impulse = WriteFile(
+      "train.yaml", std::string(kTrainImpulse) + "training: {epochs: 3, batch_size: 32}\n");
+  const std::string out = state_->path() + "/out-train";
+  CommandResult run = Client("submit " + impulse + " --data " + Data() + " --wait --out " + out, 600);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("test class"), std::string::npos) << "the per-class table";
+
+  json metrics = ReadJson(out + "/metrics.json");
+  for (const char* split : {"validation", "test"}) {
+    const json& m = metrics["float32"][split];
+    EXPECT_GT(m["accuracy"].get<double>(), 0.5) << split;  // 10 classes: chance is 0.1
+    EXPECT_LE(m["accuracy"].get<double>(), 1.0);
+    EXPECT_GT(m["loss"].get<double>(), 0.0);
+    ASSERT_EQ(m["confusion_matrix"].size(), 10u);
+  }
+  uint64_t test_total = 0;
+  for (const auto& row : metrics["float32"]["test"]["confusion_matrix"]) {
+    for (const auto& count : row) test_total += count.get<uint64_t>();
+  }
+  EXPECT_EQ(test_total, 200u) << "every test image is counted once";
+  ASSERT_EQ(metrics["labels"].size(), 10u);
+  EXPECT_NE(metrics["labels"].dump().find("Trouser"), std::string::npos);
+  for (const char* file : {"model_f32.onnx", "confusion_matrix_f32.png", "training_curves.png",
+                           "feature_explorer.png"}) {
+    EXPECT_GT(fs::file_size(out + "/" + file), 1000u) << file;
+  }
+}
+
+// A worker killed during training: the requeued attempt resumes from the
+// last checkpoint the dead worker reported instead of starting over.
+TEST_F(ClusterTest, KilledTrainingResumesFromItsCheckpoint) {
+  const std::string data = state_->path() + "/idx-5000";
+  WriteIdxSubset("train", data, 500);
+  WriteIdxSubset("t10k", data, 100);
+  const std::string impulse = WriteFile(
+      "resume.yaml", std::string(kTrainImpulse) + "training: {epochs: 6, batch_size: 64}\n");
+  CommandResult submitted = Client("--json submit " + impulse + " --data " + data);
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
+  const std::string job_id = json::parse(submitted.stdout_text)["id"];
+
+  // Wait until the train task is past its second epoch, then for one more
+  // heartbeat to carry the checkpoint.
+  std::string victim;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (victim.empty() && std::chrono::steady_clock::now() < give_up) {
+    json job = json::parse(Client("--json status " + job_id).stdout_text);
+    for (const json& task : job["tasks"]) {
+      if (task.value("kind", "") == "TASK_KIND_TRAIN" &&
+          task.value("state", "") == "TASK_STATE_RUNNING" && task.value("progress", 0.0) > 0.4) {
+        victim = task.value("worker_id", "");
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(victim.rfind("local-worker-", 0), 0u) << "never saw training pass epoch 2";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CommandResult killed =
+      RunCommand(Cluster("kill-worker " + victim.substr(std::string("local-worker-").size())), 30);
+  ASSERT_EQ(killed.exit_code, 0) << killed.output;
+
+  CommandResult watched = Client("watch " + job_id, 600);
+  EXPECT_EQ(watched.exit_code, 0) << watched.output;
+  EXPECT_NE(watched.output.find("resumed from the checkpoint after epoch"), std::string::npos)
+      << watched.output;
+  json job = json::parse(Client("--json status " + job_id).stdout_text);
+  EXPECT_EQ(job["state"], "JOB_STATE_SUCCEEDED");
+  EXPECT_EQ(job["results"]["training_log"].size(), 6u);
+  RunCommand(Cluster("start-worker " + victim.substr(std::string("local-worker-").size())), 60);
 }
 
 }  // namespace
