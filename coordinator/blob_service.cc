@@ -1,5 +1,7 @@
 #include "coordinator/blob_service.h"
 
+#include <algorithm>
+
 #include "coordinator/scheduler.h"
 #include "impulse/blob_transfer.h"
 #include "impulse/grpc_status.h"
@@ -18,6 +20,8 @@ grpc::Status BlobServiceImpl::HasBlobs(grpc::ServerContext*, const v1::HasBlobsR
     return ToGrpc(timer.Record(InvalidArgument("sha256: at most 10000 hashes per call")));
   }
   std::vector<std::string> asked(request->sha256().begin(), request->sha256().end());
+  std::sort(asked.begin(), asked.end());
+  asked.erase(std::unique(asked.begin(), asked.end()), asked.end());
   auto missing = store_.MissingBlobs(ProjectOrDefault(request->project()), asked);
   if (!missing.ok()) return ToGrpc(timer.Record(missing.status()));
   for (auto& sha : *missing) reply->add_missing(std::move(sha));

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "impulse/impulse_spec.h"
+#include "impulse/model/layer_graph.h"
 #include "impulse/sha256.h"
 #include "impulse/task_names.h"
 #include "impulse/v1/dataset.pb.h"
@@ -152,6 +153,23 @@ Result<std::string> Scheduler::ResolveWeights(const v1::Job& job) {
   return sha;
 }
 
+// The weights must fit the backbone the impulse describes, checked now so a
+// mismatch is refused at submit rather than found by a worker.
+Status Scheduler::CheckWeightsFit(const v1::Job& job, const std::string& sha256) {
+  IMPULSE_ASSIGN_OR_RETURN(uint64_t size, blobs_.Size(sha256));
+  IMPULSE_ASSIGN_OR_RETURN(std::string bytes, blobs_.Read(sha256, 0, size));
+  v1::Model source;
+  if (!source.ParseFromString(bytes)) {
+    return InvalidArgument("learning.weights: " + sha256 +
+                           " is not a weights file (an impulse.v1.Model; see docs/WEIGHTS.md)");
+  }
+  IMPULSE_ASSIGN_OR_RETURN(v1::DatasetInfo dataset,
+                           store_.GetDataset(job.project(), job.dataset_sha256()));
+  IMPULSE_ASSIGN_OR_RETURN(model::LayerGraph graph,
+                           model::BuildGraph(job.impulse(), dataset.labels_size()));
+  return graph.LoadWeights(source, /*backbone_only=*/true).status().WithContext("learning.weights");
+}
+
 Result<std::vector<NewTask>> Scheduler::BuildTasks(const v1::Job& job) {
   std::vector<NewTask> tasks;
   NewTask features{.id = job.id() + ".features",
@@ -172,7 +190,10 @@ Result<std::vector<NewTask>> Scheduler::BuildTasks(const v1::Job& job) {
                 .max_attempts = options_.max_attempts};
   train.spec = SpecFor(job, train.id, train.kind);
   IMPULSE_ASSIGN_OR_RETURN(std::string weights, ResolveWeights(job));
-  if (!weights.empty()) (*train.spec.mutable_inputs())["weights"] = weights;
+  if (!weights.empty()) {
+    IMPULSE_RETURN_IF_ERROR(CheckWeightsFit(job, weights));
+    (*train.spec.mutable_inputs())["weights"] = weights;
+  }
   tasks.push_back(std::move(train));
   // Evaluation reads both the model and the features it is evaluated on.
   NewTask quantize{.id = job.id() + ".quantize",
@@ -205,6 +226,12 @@ Result<v1::Job> Scheduler::Submit(const v1::SubmitJobRequest& request) {
   IMPULSE_RETURN_IF_ERROR(dataset.status());
   IMPULSE_RETURN_IF_ERROR(CheckFitsDataset(WithDefaults(request.impulse()), *dataset,
                                            job.kind()));
+  if (job.kind() == v1::JOB_KIND_TRAIN) {
+    // Every architecture error (sizes, widths, layers) is found here, named
+    // by its field, before anything is queued.
+    IMPULSE_RETURN_IF_ERROR(
+        model::BuildGraph(WithDefaults(request.impulse()), dataset->labels_size()).status());
+  }
   if (!request.save_weights_as().empty()) {
     if (job.kind() != v1::JOB_KIND_TRAIN) {
       return InvalidArgument("save_weights_as: only a training job produces weights");

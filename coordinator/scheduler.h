@@ -67,6 +67,7 @@ class Scheduler {
   Result<std::vector<NewTask>> BuildTasks(const v1::Job& job);
   // The blob a train task starts from: "" for random initial weights.
   Result<std::string> ResolveWeights(const v1::Job& job);
+  Status CheckWeightsFit(const v1::Job& job, const std::string& sha256);
   Status RememberOutput(const std::string& project, const CompletionEffect& effect,
                         const v1::TaskOutput& output);
 

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -102,12 +103,18 @@ grpc::Status StreamBlob(v1::BlobService::Stub& stub, const std::string& project,
 Result<UploadStats> UploadMissingBlobs(v1::BlobService::Stub& stub, const std::string& project,
                                        const std::vector<LocalBlob>& blobs,
                                        const UploadProgress& progress) {
-  IMPULSE_ASSIGN_OR_RETURN(std::vector<std::string> missing, MissingOf(stub, project, blobs));
+  // Identical files (one image twice in a dataset) are one blob: ask and send once.
   std::unordered_map<std::string, const LocalBlob*> by_sha;
-  for (const auto& blob : blobs) by_sha.emplace(blob.sha256, &blob);
+  std::vector<LocalBlob> unique;
+  for (const auto& blob : blobs) {
+    if (by_sha.emplace(blob.sha256, &blob).second) unique.push_back(blob);
+  }
+  IMPULSE_ASSIGN_OR_RETURN(std::vector<std::string> missing, MissingOf(stub, project, unique));
+  std::sort(missing.begin(), missing.end());
+  missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
 
   UploadStats stats;
-  stats.blobs_present = blobs.size() - missing.size();
+  stats.blobs_present = unique.size() - missing.size();
   size_t next = 0;
   while (next < missing.size()) {
     // Size this stream's deadline from the files it will carry.

@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "impulse/idx.h"
+#include "impulse/model/layer_graph.h"
+#include "tests/support/model_fixtures.h"
 #include "tests/support/command.h"
 #include "tests/support/temp_dir.h"
 
@@ -361,6 +363,47 @@ TEST_F(ClusterTest, KilledTrainingResumesFromItsCheckpoint) {
   EXPECT_EQ(job["state"], "JOB_STATE_SUCCEEDED");
   EXPECT_EQ(job["results"]["training_log"].size(), 6u);
   RunCommand(Cluster("start-worker " + victim.substr(std::string("local-worker-").size())), 60);
+}
+
+}  // namespace
+}  // namespace impulse
+
+namespace impulse {
+namespace {
+
+// Weights that do not fit the backbone are refused at submit, naming the
+// tensor and both shapes; nothing is queued.
+TEST_F(ClusterTest, WeightsOfAnotherWidthAreRefusedAtSubmit) {
+  auto other = model::BuildMobileNetV2(0.5f, 1, 32, 32, 10, {});
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  testing::FillRandomWeights(*other, 7);
+  const std::string weights = WriteFile("alpha-0.5.weights", other->model().SerializeAsString());
+  const std::string impulse = WriteFile(
+      "transfer.yaml",
+      "name: transfer\ninput: {width: 32, height: 32}\n"
+      "processing: {block: image, color: grayscale}\n"
+      "learning: {block: transfer, backbone: mobilenet_v2, alpha: 0.35, weights: " + weights +
+          "}\ntraining: {epochs: 1}\n");
+  CommandResult run = Client("submit " + impulse + " --data " + Data());
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_NE(run.output.find("learning.weights"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("shape"), std::string::npos) << run.output;
+
+  const std::string garbage = WriteFile("garbage.weights", "not a model");
+  const std::string impulse2 = WriteFile(
+      "transfer2.yaml",
+      "name: transfer\ninput: {width: 32, height: 32}\n"
+      "processing: {block: image, color: grayscale}\n"
+      "learning: {block: transfer, weights: " + garbage + "}\ntraining: {epochs: 1}\n");
+  CommandResult run2 = Client("submit " + impulse2 + " --data " + Data());
+  EXPECT_EQ(run2.exit_code, 2) << run2.output;
+  EXPECT_NE(run2.output.find("not a weights file"), std::string::npos) << run2.output;
+
+  CommandResult unknown = Client("submit " + WriteFile("transfer3.yaml",
+      "name: t\ninput: {width: 32, height: 32}\nprocessing: {block: image}\n"
+      "learning: {block: transfer, weights: no-such-weights}\n") + " --data " + Data());
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("no-such-weights"), std::string::npos) << unknown.output;
 }
 
 }  // namespace
