@@ -41,12 +41,13 @@ struct Settings {
   uint32_t lr_step_epochs = 0;
   double lr_step_gamma = 0;
   bool transfer = false;
+  bool pretrained = false;  // a weights input was given
   uint32_t frozen_epochs = 0;
   bool fine_tune = false;
   double fine_tune_learning_rate = 0;
 };
 
-Settings ReadSettings(const v1::Impulse& impulse) {
+Settings ReadSettings(const v1::Impulse& impulse, bool pretrained) {
   const v1::TrainingSettings& t = impulse.training();
   const v1::LearningBlock& l = impulse.learning();
   Settings s;
@@ -60,21 +61,23 @@ Settings ReadSettings(const v1::Impulse& impulse) {
   s.lr_step_epochs = t.lr_step_epochs();
   s.lr_step_gamma = t.lr_step_gamma();
   s.transfer = l.block() == v1::LEARNING_KIND_TRANSFER;
+  s.pretrained = pretrained;
   s.frozen_epochs = s.transfer ? std::min(l.frozen_epochs(), s.epochs) : 0;
   s.fine_tune = s.transfer && l.fine_tune();
   s.fine_tune_learning_rate = l.fine_tune_learning_rate();
   return s;
 }
 
-// Frozen in epoch e (1-based)?
+// Frozen in epoch e (1-based)? A backbone without pretrained weights is
+// random: freezing it would keep noise, so it always trains.
 bool BackboneFrozen(const Settings& s, uint32_t epoch) {
-  if (!s.transfer) return false;
+  if (!s.transfer || !s.pretrained) return false;
   return epoch <= s.frozen_epochs || !s.fine_tune;
 }
 
 double LearningRate(const Settings& s, uint32_t epoch) {
   double lr = s.learning_rate;
-  if (s.transfer && s.fine_tune && epoch > s.frozen_epochs && s.frozen_epochs > 0) {
+  if (s.pretrained && s.fine_tune && epoch > s.frozen_epochs && s.frozen_epochs > 0) {
     lr = s.fine_tune_learning_rate;
   }
   if (s.lr_step_epochs > 0) lr *= std::pow(s.lr_step_gamma, (epoch - 1) / s.lr_step_epochs);
@@ -265,7 +268,7 @@ Result<v1::TaskOutput> TrainUnguarded(const v1::TaskSpec& spec, TaskContext& ctx
   if (!impulse.has_learning() || impulse.learning().block() == v1::LEARNING_KIND_UNSPECIFIED) {
     return InvalidArgument("learning: the impulse has no learning block to train");
   }
-  const Settings s = ReadSettings(impulse);
+  const Settings s = ReadSettings(impulse, spec.inputs().count("weights") > 0);
   torch::set_num_threads(std::max(1, ctx.Threads()));
 
   auto features_sha = spec.inputs().find("features");
