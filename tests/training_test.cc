@@ -299,5 +299,55 @@ TEST_F(TrainingTest, TransferWithoutWeightsWarnsAndMismatchedWeightsAreRefused) 
   EXPECT_EQ(same->results().warnings_size(), 0);
 }
 
+// Regression: a transfer backbone without pretrained weights stayed frozen
+// for the whole run unless fine_tune was set, so from-scratch MobileNets
+// learned nothing (loss stuck at ln(classes)).
+TEST_F(TrainingTest, RandomBackboneTrainsWithoutFineTune) {
+  features::FeatureShape shape;
+  shape.channels = 1;
+  shape.height = 32;
+  shape.width = 32;
+  shape.labels = {"a", "b"};
+  const std::string path = dir_.path() + "/features32-scratch.bin";
+  {
+    auto writer = features::FeatureMatrixWriter::Create(path, shape, 40);
+    ASSERT_TRUE(writer.ok());
+    std::vector<uint8_t> px(1024);
+    for (uint32_t i = 0; i < 40; ++i) {
+      std::fill(px.begin(), px.end(), static_cast<uint8_t>(i % 2 ? 220 : 20));
+      ASSERT_TRUE((*writer)->Append({i % 2, 1, i}, px.data()).ok());
+    }
+    ASSERT_TRUE((*writer)->Finish().ok());
+  }
+  const std::string sha = *Sha256File(path);
+  auto ctx = NewContext("scratch");
+  fs::copy_file(path, ctx->blobs_ + "/" + sha);
+  auto backbone_after = [&](uint32_t epochs) {
+    v1::TaskSpec spec = TransferSpec(Spec(epochs, false), 0.35f);
+    spec.mutable_impulse()->mutable_learning()->set_frozen_epochs(0);
+    spec.mutable_impulse()->mutable_learning()->set_fine_tune(false);
+    (*spec.mutable_inputs())["features"] = sha;
+    auto output = Train(spec, *ctx);
+    EXPECT_TRUE(output.ok()) << output.status().ToString();
+    v1::Model model;
+    std::ifstream in(ctx->blobs_ + "/" + output->blobs().at("model"), std::ios::binary);
+    EXPECT_TRUE(model.ParseFromIstream(&in));
+    std::string first_backbone_weight;
+    for (const auto& tensor : model.weights()) {
+      const std::string layer = tensor.name().substr(0, tensor.name().rfind('.'));
+      for (const auto& l : model.layers()) {
+        if (l.name() == layer && l.role() == v1::LAYER_ROLE_BACKBONE &&
+            first_backbone_weight.empty()) {
+          first_backbone_weight = tensor.data();
+        }
+      }
+    }
+    EXPECT_FALSE(first_backbone_weight.empty());
+    return first_backbone_weight;
+  };
+  // Same seed, same start: only training can make epoch 2 differ from epoch 1.
+  EXPECT_NE(backbone_after(1), backbone_after(2));
+}
+
 }  // namespace
 }  // namespace impulse::worker::training
