@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include "worker/features/plots.h"
 
 namespace impulse::worker::evaluation {
 namespace {
@@ -18,27 +19,6 @@ const cv::Scalar kAxis(120, 120, 120);
 // viewers, and on grey print as two different darknesses).
 const cv::Scalar kTrainColor(180, 119, 31);
 const cv::Scalar kValidationColor(14, 127, 255);
-
-std::string Printable(const std::string& text, size_t max_chars) {
-  std::string out;
-  for (char c : text) {
-    if (out.size() == max_chars) {
-      out.back() = '~';
-      break;
-    }
-    out.push_back((c >= 32 && c < 127) ? c : '?');
-  }
-  return out;
-}
-
-Status SavePng(const std::string& path, const cv::Mat& image) {
-  try {
-    if (cv::imwrite(path, image)) return Status::Ok();
-  } catch (const cv::Exception& e) {
-    return Internal(path + ": cv::imwrite failed: " + e.what());
-  }
-  return Internal(path + ": cv::imwrite failed");
-}
 
 std::string Format(const char* format, double value) {
   char buffer[32];
@@ -80,7 +60,7 @@ Status WriteConfusionMatrixPng(const std::string& path, const v1::ConfusionMatri
   std::vector<std::string> names;
   int name_width = 0;
   for (const std::string& label : labels) {
-    names.push_back(Printable(label, 20));
+    names.push_back(features::PlotText(label, 20));
     name_width = std::max(name_width, TextWidth(names.back(), label_scale));
   }
   constexpr int kMargin = 16, kTitle = 56, kRecallWidth = 80;
@@ -100,7 +80,7 @@ Status WriteConfusionMatrixPng(const std::string& path, const v1::ConfusionMatri
       total == 0 ? "no samples"
                  : Format("accuracy %.2f %%", 100.0 * static_cast<double>(correct) / total) +
                        " of " + std::to_string(total) + " samples";
-  cv::putText(canvas, Printable(title, 60), {kMargin, 24}, kFont, 0.6, kText, 1, cv::LINE_AA);
+  cv::putText(canvas, features::PlotText(title, 60), {kMargin, 24}, kFont, 0.6, kText, 1, cv::LINE_AA);
   cv::putText(canvas, accuracy, {kMargin, 44}, kFont, 0.45, kText, 1, cv::LINE_AA);
 
   const double count_scale = cell >= 48 ? 0.45 : 0.35;
@@ -140,7 +120,7 @@ Status WriteConfusionMatrixPng(const std::string& path, const v1::ConfusionMatri
   cv::putText(canvas, predicted,
               {left + grid / 2 - TextWidth(predicted, 0.5) / 2, top + grid + 8 + name_width + 28},
               kFont, 0.5, kText, 1, cv::LINE_AA);
-  return SavePng(path, canvas);
+  return features::WritePng(path, canvas);
 }
 
 namespace {
@@ -248,7 +228,7 @@ Status WriteTrainingCurvesPng(const std::string& path, const std::vector<v1::Epo
                   cv::LINE_AA);
     }
   }
-  return SavePng(path, canvas);
+  return features::WritePng(path, canvas);
 }
 
 }  // namespace impulse::worker::evaluation

@@ -20,27 +20,6 @@ constexpr uint32_t kPalette[] = {0xe6194b, 0x4363d8, 0x3cb44b, 0xf58231, 0x911eb
                                  0x808000, 0x800000, 0xbfef45, 0x808080, 0xd4b000,
                                  0xfabed4, 0xdcbeff, 0xffd8b1, 0xaaffc3, 0x000000};
 
-std::string Ascii(const std::string& text, size_t max_chars) {
-  std::string out;
-  for (char c : text) {
-    if (out.size() == max_chars) {
-      out.back() = '~';
-      break;
-    }
-    out.push_back((c >= 32 && c < 127) ? c : '?');
-  }
-  return out;
-}
-
-Status Write(const std::string& path, const cv::Mat& image) {
-  try {
-    if (cv::imwrite(path, image)) return Status::Ok();
-  } catch (const cv::Exception& e) {
-    return Internal(path + ": cv::imwrite failed: " + e.what());
-  }
-  return Internal(path + ": cv::imwrite failed");
-}
-
 cv::Mat ToBgr(const cv::Mat& image) {
   if (image.channels() == 3) return image;
   cv::Mat bgr;
@@ -90,7 +69,7 @@ Status WriteExplorerPng(const std::string& path, const std::vector<v1::ExplorerP
                         const std::vector<std::string>& labels, const std::string& projection) {
   constexpr int kWidth = 800, kHeight = 600, kLegendWidth = 190, kMargin = 16, kTop = 40;
   cv::Mat canvas(kHeight, kWidth, CV_8UC3, kWhite);
-  const std::string title = "Feature explorer (" + Ascii(projection, 24) + "), " +
+  const std::string title = "Feature explorer (" + PlotText(projection, 24) + "), " +
                             std::to_string(points.size()) + " samples";
   cv::putText(canvas, title, {kMargin, 24}, kFont, 0.55, kText, 1, cv::LINE_AA);
   const cv::Rect plot(kMargin, kTop, kWidth - kLegendWidth - 2 * kMargin, kHeight - kTop - kMargin);
@@ -137,7 +116,7 @@ Status WriteExplorerPng(const std::string& path, const std::vector<v1::ExplorerP
     const int y = kTop + 8 + static_cast<int>(c) * row_height;
     cv::circle(canvas, {legend_x + 6, y}, 4, ClassColor(static_cast<uint32_t>(c)), cv::FILLED,
                cv::LINE_AA);
-    cv::putText(canvas, Ascii(labels[c], 24), {legend_x + 16, y + 4}, kFont, font_scale, kText, 1,
+    cv::putText(canvas, PlotText(labels[c], 24), {legend_x + 16, y + 4}, kFont, font_scale, kText, 1,
                 cv::LINE_AA);
   }
   if (shown < labels.size()) {
@@ -147,7 +126,7 @@ Status WriteExplorerPng(const std::string& path, const std::vector<v1::ExplorerP
   }
   cv::putText(canvas, "filled: train  ring: test", {legend_x, kHeight - kMargin}, kFont, 0.4, kText,
               1, cv::LINE_AA);
-  return Write(path, canvas);
+  return WritePng(path, canvas);
 }
 
 Status WritePreviewPng(const std::string& path, const std::vector<PreviewItem>& items) {
@@ -169,12 +148,33 @@ Status WritePreviewPng(const std::string& path, const std::vector<PreviewItem>& 
         std::to_string(item.original.cols) + "x" + std::to_string(item.original.rows) + " -> " +
         std::to_string(item.processed.cols) + "x" + std::to_string(item.processed.rows) +
         (item.processed.channels() == 1 ? " gray" : " rgb");
-    cv::putText(canvas, Ascii(item.caption, 36), {x + kGap, y + kBox + kGap + 16}, kFont, 0.42,
+    cv::putText(canvas, PlotText(item.caption, 36), {x + kGap, y + kBox + kGap + 16}, kFont, 0.42,
                 kText, 1, cv::LINE_AA);
     cv::putText(canvas, sizes, {x + kGap, y + kBox + kGap + 34}, kFont, 0.42, kText, 1,
                 cv::LINE_AA);
   }
-  return Write(path, canvas);
+  return WritePng(path, canvas);
+}
+
+std::string PlotText(const std::string& text, size_t max_chars) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() == max_chars) {
+      out.back() = '~';
+      break;
+    }
+    out.push_back((c >= 32 && c < 127) ? c : '?');
+  }
+  return out;
+}
+
+Status WritePng(const std::string& path, const cv::Mat& image) {
+  try {
+    if (cv::imwrite(path, image)) return Status::Ok();
+  } catch (const cv::Exception& e) {
+    return Internal(path + ": cv::imwrite failed: " + e.what());
+  }
+  return Internal(path + ": cv::imwrite failed");
 }
 
 }  // namespace impulse::worker::features

@@ -38,4 +38,11 @@ struct PreviewItem {
 // with the caption and both sizes beneath.
 Status WritePreviewPng(const std::string& path, const std::vector<PreviewItem>& items);
 
+// Helpers every picture of the worker uses (the evaluation's too).
+// `text` cut to max_chars (the last shown as '~') with non-ASCII bytes as
+// '?': OpenCV's Hershey fonts draw ASCII only.
+std::string PlotText(const std::string& text, size_t max_chars);
+// cv::imwrite as a Status naming the path.
+Status WritePng(const std::string& path, const cv::Mat& image);
+
 }  // namespace impulse::worker::features
