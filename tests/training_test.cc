@@ -243,6 +243,29 @@ TEST_F(TrainingTest, RefusesABatchLargerThanTheTrainingRows) {
   EXPECT_THAT(output.status().message(), HasSubstr("training.batch_size"));
 }
 
+// 40 uniform 32x32 images (the MobileNet minimum), dark ones labelled "a",
+// bright ones "b", stored as a features blob of `ctx`; returns its sha256.
+template <typename Context>
+std::string PutDarkAndBright32(Context& ctx) {
+  features::FeatureShape shape;
+  shape.channels = 1;
+  shape.height = 32;
+  shape.width = 32;
+  shape.labels = {"a", "b"};
+  const std::string path = ctx.blobs_ + "/dark-and-bright.bin";
+  auto writer = features::FeatureMatrixWriter::Create(path, shape, 40);
+  EXPECT_TRUE(writer.ok());
+  std::vector<uint8_t> px(1024);
+  for (uint32_t i = 0; i < 40; ++i) {
+    std::fill(px.begin(), px.end(), static_cast<uint8_t>(i % 2 ? 220 : 20));
+    EXPECT_TRUE((*writer)->Append({i % 2, 1, i}, px.data()).ok());
+  }
+  EXPECT_TRUE((*writer)->Finish().ok());
+  const std::string sha = *Sha256File(path);
+  fs::rename(path, ctx.blobs_ + "/" + sha);
+  return sha;
+}
+
 v1::TaskSpec TransferSpec(v1::TaskSpec spec, float alpha) {
   v1::Impulse& impulse = *spec.mutable_impulse();
   impulse.mutable_input()->set_width(32);
@@ -258,26 +281,8 @@ v1::TaskSpec TransferSpec(v1::TaskSpec spec, float alpha) {
 }
 
 TEST_F(TrainingTest, TransferWithoutWeightsWarnsAndMismatchedWeightsAreRefused) {
-  // 32x32 features for the MobileNet minimum.
-  features::FeatureShape shape;
-  shape.channels = 1;
-  shape.height = 32;
-  shape.width = 32;
-  shape.labels = {"a", "b"};
-  const std::string path = dir_.path() + "/features32.bin";
-  {
-    auto writer = features::FeatureMatrixWriter::Create(path, shape, 40);
-    ASSERT_TRUE(writer.ok());
-    std::vector<uint8_t> px(1024);
-    for (uint32_t i = 0; i < 40; ++i) {
-      std::fill(px.begin(), px.end(), static_cast<uint8_t>(i % 2 ? 220 : 20));
-      ASSERT_TRUE((*writer)->Append({i % 2, 1, i}, px.data()).ok());
-    }
-    ASSERT_TRUE((*writer)->Finish().ok());
-  }
-  const std::string sha = *Sha256File(path);
   auto ctx = NewContext("transfer");
-  fs::copy_file(path, ctx->blobs_ + "/" + sha);
+  const std::string sha = PutDarkAndBright32(*ctx);
   v1::TaskSpec spec = TransferSpec(Spec(2, false), 0.35f);
   (*spec.mutable_inputs())["features"] = sha;
   auto output = Train(spec, *ctx);
@@ -303,25 +308,8 @@ TEST_F(TrainingTest, TransferWithoutWeightsWarnsAndMismatchedWeightsAreRefused) 
 // for the whole run unless fine_tune was set, so from-scratch MobileNets
 // learned nothing (loss stuck at ln(classes)).
 TEST_F(TrainingTest, RandomBackboneTrainsWithoutFineTune) {
-  features::FeatureShape shape;
-  shape.channels = 1;
-  shape.height = 32;
-  shape.width = 32;
-  shape.labels = {"a", "b"};
-  const std::string path = dir_.path() + "/features32-scratch.bin";
-  {
-    auto writer = features::FeatureMatrixWriter::Create(path, shape, 40);
-    ASSERT_TRUE(writer.ok());
-    std::vector<uint8_t> px(1024);
-    for (uint32_t i = 0; i < 40; ++i) {
-      std::fill(px.begin(), px.end(), static_cast<uint8_t>(i % 2 ? 220 : 20));
-      ASSERT_TRUE((*writer)->Append({i % 2, 1, i}, px.data()).ok());
-    }
-    ASSERT_TRUE((*writer)->Finish().ok());
-  }
-  const std::string sha = *Sha256File(path);
   auto ctx = NewContext("scratch");
-  fs::copy_file(path, ctx->blobs_ + "/" + sha);
+  const std::string sha = PutDarkAndBright32(*ctx);
   auto backbone_after = [&](uint32_t epochs) {
     v1::TaskSpec spec = TransferSpec(Spec(epochs, false), 0.35f);
     spec.mutable_impulse()->mutable_learning()->set_frozen_epochs(0);
