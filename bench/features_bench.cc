@@ -44,6 +44,7 @@ struct Options {
   int size = 32;
   std::string color = "grayscale";
   int threads = 0;  // 0: every core
+  size_t count = 0;  // 0: every image; else the first `count`
 };
 
 Result<uint64_t> Run(const Options& options, const ProcessingParams& params, int threads) {
@@ -62,7 +63,8 @@ Result<uint64_t> Run(const Options& options, const ProcessingParams& params, int
   shape.width = params.width;
   const uint8_t max_label = *std::max_element(labels.begin(), labels.end());
   for (int label = 0; label <= max_label; ++label) shape.labels.push_back(std::to_string(label));
-  const size_t total = images.count;
+  const size_t total =
+      options.count > 0 ? std::min<size_t>(options.count, images.count) : images.count;
   IMPULSE_ASSIGN_OR_RETURN(std::unique_ptr<FeatureMatrixWriter> writer,
                            FeatureMatrixWriter::Create(options.out, shape, total));
 
@@ -106,6 +108,7 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"grayscale", "rgb"}));
   app.add_option("--threads", options.threads, "threads; 0 = every core")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--count", options.count, "process only the first N images; 0 = all");
   CLI11_PARSE(app, argc, argv);
 
   ProcessingParams params;

@@ -75,10 +75,15 @@ GraphModuleImpl::GraphModuleImpl(const model::LayerGraph& graph) {
     }
   }
   nodes_[logits_layer_].last_use = static_cast<int>(nodes_.size());
+  for (const Node& node : nodes_) {
+    if (node.layer.kind() == v1::LAYER_KIND_DEPTHWISE_CONV2D) channels_last_ = true;
+  }
 }
 
 torch::Tensor GraphModuleImpl::forward(torch::Tensor x) {
   std::vector<torch::Tensor> outputs(nodes_.size());
+  // oneDNN then keeps every 4-D activation NHWC (same values, other strides).
+  if (channels_last_ && x.dim() == 4) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   outputs[0] = std::move(x);
   for (int i = 1; i <= logits_layer_; ++i) {
     Node& node = nodes_[i];
@@ -94,10 +99,12 @@ torch::Tensor GraphModuleImpl::forward(torch::Tensor x) {
         out = node.bn2d ? node.bn2d->forward(in) : node.bn1d->forward(in);
         break;
       case v1::LAYER_KIND_RELU:
-        out = torch::relu(in);
+        out = InPlaceOk(i) ? torch::relu_(outputs[node.inputs[0]]) : torch::relu(in);
         break;
       case v1::LAYER_KIND_RELU6:
-        out = torch::clamp(in, 0.0, 6.0);
+        // hardtanh(0, 6) is min(max(x, 0), 6), as torch.nn.ReLU6 computes it.
+        out = InPlaceOk(i) ? torch::hardtanh_(outputs[node.inputs[0]], 0.0, 6.0)
+                           : torch::hardtanh(in, 0.0, 6.0);
         break;
       case v1::LAYER_KIND_MAX_POOL:
       case v1::LAYER_KIND_AVG_POOL: {
@@ -144,6 +151,18 @@ torch::Tensor GraphModuleImpl::forward(torch::Tensor x) {
     }
   }
   return outputs[logits_layer_];
+}
+
+bool GraphModuleImpl::InPlaceOk(int i) const {
+  const int source = nodes_[i].inputs[0];
+  // Not the caller's input, nobody reads the source after layer i, and its
+  // producer's backward does not need its output (batch norm and
+  // convolutions save their inputs; an ADD saves nothing).
+  if (source == 0 || nodes_[source].last_use != i) return false;
+  const v1::LayerKind kind = nodes_[source].layer.kind();
+  return kind == v1::LAYER_KIND_BATCH_NORM || kind == v1::LAYER_KIND_CONV2D ||
+         kind == v1::LAYER_KIND_DEPTHWISE_CONV2D || kind == v1::LAYER_KIND_DENSE ||
+         kind == v1::LAYER_KIND_ADD;
 }
 
 void GraphModuleImpl::SetBackboneFrozen(bool frozen) {

@@ -59,10 +59,18 @@ class GraphModuleImpl : public torch::nn::Module {
     bool backbone = false;
   };
 
+  // Layer i may overwrite its input (a ReLU/ReLU6 in place, as torchvision's
+  // activations run): no later layer reads it and autograd keeps no copy.
+  bool InPlaceOk(int i) const;
+
   std::vector<Node> nodes_;
   std::vector<model::WeightSpec> specs_;
   int logits_layer_ = 0;
   bool backbone_frozen_ = false;
+  // Graphs with depthwise convolutions (the MobileNets) run NHWC
+  // (channels-last): oneDNN's depthwise and pointwise kernels are ~1.4x
+  // faster so on CPU (bench/README.md); the small default CNN stays NCHW.
+  bool channels_last_ = false;
 };
 TORCH_MODULE(GraphModule);
 

@@ -14,6 +14,7 @@
 #include "worker/features/feature_matrix.h"
 #include "worker/training/graph_module.h"
 #include "worker/training/rows.h"
+#include "worker/training/train_step.h"
 
 namespace impulse::worker::training {
 namespace {
@@ -84,52 +85,6 @@ double LearningRate(const Settings& s, uint32_t epoch) {
   return lr;
 }
 
-// uint8 rows -> [n, C, H, W] float in [0, 1], augmented when asked. The
-// features stay uint8 in memory; only one batch is ever float.
-torch::Tensor MakeBatch(const FeatureMatrix& fm, const uint64_t* rows, int64_t n, bool augment,
-                        std::mt19937_64& rng) {
-  const auto& shape = fm.shape();
-  const int64_t c = shape.channels, h = shape.height, w = shape.width;
-  torch::Tensor batch = torch::empty({n, c, h, w}, torch::kFloat32);
-  float* out = batch.data_ptr<float>();
-  const int64_t max_shift = std::max<int64_t>(1, w / 16);
-  std::uniform_real_distribution<float> gain_draw(0.8f, 1.2f);
-  for (int64_t i = 0; i < n; ++i) {
-    const uint8_t* px = fm.pixels(rows[i]);
-    float* dst = out + i * c * h * w;
-    if (!augment) {
-      for (int64_t k = 0; k < c * h * w; ++k) dst[k] = px[k] * (1.0f / 255.0f);
-      continue;
-    }
-    const bool flip = (rng() & 1) != 0;
-    const int64_t dx = static_cast<int64_t>(rng() % (2 * max_shift + 1)) - max_shift;
-    const int64_t dy = static_cast<int64_t>(rng() % (2 * max_shift + 1)) - max_shift;
-    const float gain = gain_draw(rng) * (1.0f / 255.0f);
-    for (int64_t ch = 0; ch < c; ++ch) {
-      for (int64_t y = 0; y < h; ++y) {
-        const int64_t sy = y - dy;
-        for (int64_t x = 0; x < w; ++x) {
-          const int64_t fx = flip ? w - 1 - x : x;
-          const int64_t sx = fx - dx;
-          float v = 0.0f;
-          if (sy >= 0 && sy < h && sx >= 0 && sx < w) {
-            v = std::min(1.0f, px[(ch * h + sy) * w + sx] * gain);
-          }
-          dst[(ch * h + y) * w + x] = v;
-        }
-      }
-    }
-  }
-  return batch;
-}
-
-torch::Tensor Labels(const FeatureMatrix& fm, const uint64_t* rows, int64_t n) {
-  torch::Tensor labels = torch::empty({n}, torch::kInt64);
-  int64_t* out = labels.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i) out[i] = fm.info(rows[i]).label;
-  return labels;
-}
-
 struct LossAccuracy {
   double loss = 0;
   double accuracy = 0;
@@ -146,7 +101,7 @@ LossAccuracy Evaluate(GraphModule& module, const FeatureMatrix& fm,
   for (size_t start = 0; start < rows.size(); start += kEvalBatch) {
     const int64_t n = std::min<int64_t>(kEvalBatch, rows.size() - start);
     torch::Tensor x = MakeBatch(fm, rows.data() + start, n, false, unused);
-    torch::Tensor y = Labels(fm, rows.data() + start, n);
+    torch::Tensor y = BatchLabels(fm, rows.data() + start, n);
     torch::Tensor logits = module->forward(x);
     loss_sum +=
         torch::nn::functional::cross_entropy(
@@ -225,15 +180,6 @@ Result<uint32_t> LoadCheckpoint(const std::string& path, GraphModule& module,
     return FailedPrecondition("the checkpoint's training log does not parse");
   }
   return static_cast<uint32_t>(epoch.item<int64_t>());
-}
-
-std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const Settings& s, GraphModule& module) {
-  if (s.sgd) {
-    return std::make_unique<torch::optim::SGD>(
-        module->parameters(), torch::optim::SGDOptions(s.learning_rate).momentum(kSgdMomentum));
-  }
-  return std::make_unique<torch::optim::Adam>(module->parameters(),
-                                              torch::optim::AdamOptions(s.learning_rate));
 }
 
 void SetLearningRate(torch::optim::Optimizer& opt, double lr) {
@@ -322,7 +268,7 @@ Result<v1::TaskOutput> TrainUnguarded(const v1::TaskSpec& spec, TaskContext& ctx
   torch::manual_seed(MixSeed(s.seed, kStreamInit));
   GraphModule module(graph);
   if (graph.model().weights_size() > 0) IMPULSE_RETURN_IF_ERROR(module->LoadWeights(graph.model()));
-  std::unique_ptr<torch::optim::Optimizer> opt = MakeOptimizer(s, module);
+  std::unique_ptr<torch::optim::Optimizer> opt = MakeOptimizer(s.sgd, s.learning_rate, module);
 
   const std::string fingerprint = Fingerprint(spec);
   uint32_t done_epochs = 0;
@@ -357,8 +303,7 @@ Result<v1::TaskOutput> TrainUnguarded(const v1::TaskSpec& spec, TaskContext& ctx
     const auto epoch_started = Clock::now();
     torch::manual_seed(MixSeed(s.seed, kStreamTorchEpoch + epoch));
     std::mt19937_64 rng(MixSeed(s.seed, kStreamShuffleEpoch + epoch));
-    std::vector<uint64_t> order = split.train;
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+    const std::vector<uint64_t> order = ShuffledRows(split.train, rng);
 
     module->SetBackboneFrozen(BackboneFrozen(s, epoch));
     SetLearningRate(*opt, LearningRate(s, epoch));
@@ -374,13 +319,10 @@ Result<v1::TaskOutput> TrainUnguarded(const v1::TaskSpec& spec, TaskContext& ctx
       const uint64_t start = b * s.batch_size;
       const int64_t n = static_cast<int64_t>(std::min<uint64_t>(s.batch_size, n_train - start));
       if (n < 2) continue;  // batch norm needs two samples; only a 1-row tail is skipped
-      torch::Tensor x = MakeBatch(fm, order.data() + start, n, s.augmentation, rng);
-      torch::Tensor y = Labels(fm, order.data() + start, n);
-      opt->zero_grad();
-      torch::Tensor logits = module->forward(x);
-      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
-      const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value)) {
+      const StepResult step =
+          TrainStep(module, *opt, fm, order.data() + start, n, s.augmentation, rng);
+      const double loss_value = step.loss;
+      if (!step.finite) {
         return FailedPrecondition(
             "train: the loss became " + std::string(std::isnan(loss_value) ? "NaN" : "infinite") +
             " at epoch " + std::to_string(epoch) + " batch " + std::to_string(b + 1) +
@@ -389,10 +331,8 @@ Result<v1::TaskOutput> TrainUnguarded(const v1::TaskSpec& spec, TaskContext& ctx
                                     : "; the last good checkpoint is " + checkpoint_sha +
                                           " (epoch " + std::to_string(epoch - 1) + ")"));
       }
-      loss.backward();
-      opt->step();
       loss_sum += loss_value * n;
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      correct += step.correct;
       seen += n;
       ++batches_run;
 
@@ -442,6 +382,84 @@ Result<v1::TaskOutput> TrainUnguarded(const v1::TaskSpec& spec, TaskContext& ctx
 }
 
 }  // namespace
+
+torch::Tensor MakeBatch(const FeatureMatrix& fm, const uint64_t* rows, int64_t n, bool augment,
+                        std::mt19937_64& rng) {
+  const auto& shape = fm.shape();
+  const int64_t c = shape.channels, h = shape.height, w = shape.width;
+  torch::Tensor batch = torch::empty({n, c, h, w}, torch::kFloat32);
+  float* out = batch.data_ptr<float>();
+  const int64_t max_shift = std::max<int64_t>(1, w / 16);
+  std::uniform_real_distribution<float> gain_draw(0.8f, 1.2f);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* px = fm.pixels(rows[i]);
+    float* dst = out + i * c * h * w;
+    if (!augment) {
+      for (int64_t k = 0; k < c * h * w; ++k) dst[k] = px[k] * (1.0f / 255.0f);
+      continue;
+    }
+    const bool flip = (rng() & 1) != 0;
+    const int64_t dx = static_cast<int64_t>(rng() % (2 * max_shift + 1)) - max_shift;
+    const int64_t dy = static_cast<int64_t>(rng() % (2 * max_shift + 1)) - max_shift;
+    const float gain = gain_draw(rng) * (1.0f / 255.0f);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      for (int64_t y = 0; y < h; ++y) {
+        const int64_t sy = y - dy;
+        for (int64_t x = 0; x < w; ++x) {
+          const int64_t fx = flip ? w - 1 - x : x;
+          const int64_t sx = fx - dx;
+          float v = 0.0f;
+          if (sy >= 0 && sy < h && sx >= 0 && sx < w) {
+            v = std::min(1.0f, px[(ch * h + sy) * w + sx] * gain);
+          }
+          dst[(ch * h + y) * w + x] = v;
+        }
+      }
+    }
+  }
+  return batch;
+}
+
+torch::Tensor BatchLabels(const FeatureMatrix& fm, const uint64_t* rows, int64_t n) {
+  torch::Tensor labels = torch::empty({n}, torch::kInt64);
+  int64_t* out = labels.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) out[i] = fm.info(rows[i]).label;
+  return labels;
+}
+
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(bool sgd, double learning_rate,
+                                                       GraphModule& module) {
+  if (sgd) {
+    return std::make_unique<torch::optim::SGD>(
+        module->parameters(), torch::optim::SGDOptions(learning_rate).momentum(kSgdMomentum));
+  }
+  return std::make_unique<torch::optim::Adam>(module->parameters(),
+                                              torch::optim::AdamOptions(learning_rate));
+}
+
+std::vector<uint64_t> ShuffledRows(std::vector<uint64_t> rows, std::mt19937_64& rng) {
+  for (size_t i = rows.size(); i > 1; --i) std::swap(rows[i - 1], rows[rng() % i]);
+  return rows;
+}
+
+StepResult TrainStep(GraphModule& module, torch::optim::Optimizer& opt, const FeatureMatrix& fm,
+                     const uint64_t* rows, int64_t n, bool augment, std::mt19937_64& rng) {
+  torch::Tensor x = MakeBatch(fm, rows, n, augment, rng);
+  torch::Tensor y = BatchLabels(fm, rows, n);
+  opt.zero_grad();
+  torch::Tensor logits = module->forward(x);
+  torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+  StepResult result;
+  result.loss = loss.item<double>();
+  if (!std::isfinite(result.loss)) {
+    result.finite = false;
+    return result;
+  }
+  loss.backward();
+  opt.step();
+  result.correct = logits.argmax(1).eq(y).sum().item<int64_t>();
+  return result;
+}
 
 Result<v1::TaskOutput> Train(const v1::TaskSpec& spec, TaskContext& ctx) {
   try {
