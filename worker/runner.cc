@@ -32,6 +32,20 @@ void SleepUnlessStopped(int64_t ms, const std::atomic<bool>& stop) {
   }
 }
 
+// Runs `function` and turns an escaping exception into a Status naming the task.
+Result<v1::TaskOutput> RunGuarded(const TaskFunction& function, const v1::TaskSpec& spec,
+                                  TaskContext& context) {
+  try {
+    return function(spec, context);
+  } catch (const std::exception& e) {
+    return Internal(TaskKindName(spec.kind()) + " threw: " + e.what());
+  } catch (...) {
+    return Internal(TaskKindName(spec.kind()) + " threw a non-standard exception");
+  }
+}
+
+}  // namespace
+
 // The TaskContext of one leased attempt: collects progress and events for
 // the heartbeat thread, fetches and uploads blobs for the task thread.
 class LeasedTask final : public TaskContext {
@@ -139,20 +153,6 @@ class LeasedTask final : public TaskContext {
   uint32_t checkpoint_epoch_ = 0;   // guarded by mu_
 };
 
-// Runs `function` and turns an escaping exception into a Status naming the task.
-Result<v1::TaskOutput> RunGuarded(const TaskFunction& function, const v1::TaskSpec& spec,
-                                  TaskContext& context) {
-  try {
-    return function(spec, context);
-  } catch (const std::exception& e) {
-    return Internal(TaskKindName(spec.kind()) + " threw: " + e.what());
-  } catch (...) {
-    return Internal(TaskKindName(spec.kind()) + " threw a non-standard exception");
-  }
-}
-
-}  // namespace
-
 Runner::Runner(WorkerOptions options, CoordinatorLink& link, WorkerMetrics& metrics)
     : options_(std::move(options)),
       link_(link),
@@ -248,29 +248,7 @@ void Runner::RunLeased(const v1::LeaseTaskReply& lease, const std::atomic<bool>&
 
   bool lost = false;
   auto last_beat = std::chrono::steady_clock::now();
-  auto beat = [&] {
-    v1::HeartbeatRequest request;
-    request.set_worker_id(worker_id_);
-    request.set_project(spec.project());
-    request.set_task_id(spec.task_id());
-    request.set_fencing_token(lease.fencing_token());
-    std::vector<v1::Event> events;
-    request.set_progress(context.TakeUpdates(&events));
-    for (auto& event : events) *request.add_events() = std::move(event);
-    context.TakeTrainingState(&request);
-    const auto now = std::chrono::steady_clock::now();
-    request.set_compute_s(std::chrono::duration<double>(now - last_beat).count());
-    last_beat = now;
-    auto reply = link_.Heartbeat(request);
-    if (!reply.ok() && reply.status().code() == StatusCode::kAborted) {
-      spdlog::warn("lease of {} lost: {}", spec.task_id(), reply.status().ToString());
-      lost = true;
-      context.RequestStop();
-    } else if (reply.ok() && reply->cancel()) {
-      spdlog::info("{} cancelled: {}", spec.task_id(), reply->reason());
-      context.RequestStop();
-    }
-  };
+  auto beat = [&] { lost = !Heartbeat(lease, context, &last_beat); };
   {
     std::unique_lock<std::mutex> lock(done_mu);
     while (!done_cv.wait_for(lock, std::chrono::milliseconds(heartbeat_interval_ms_),
@@ -284,33 +262,7 @@ void Runner::RunLeased(const v1::LeaseTaskReply& lease, const std::atomic<bool>&
   task_thread.join();
   if (!lost) beat();  // flush the last progress and events before completing
 
-  std::string outcome = "lost";
-  if (!lost) {
-    v1::CompleteTaskRequest request;
-    request.set_worker_id(worker_id_);
-    request.set_project(spec.project());
-    request.set_task_id(spec.task_id());
-    request.set_fencing_token(lease.fencing_token());
-    request.set_succeeded(result.ok());
-    if (result.ok()) {
-      *request.mutable_output() = std::move(result).value();
-    } else {
-      request.set_error(result.status().ToString());
-    }
-    outcome = result.ok() ? "succeeded"
-              : result.status().code() == StatusCode::kCancelled ? "cancelled"
-                                                                 : "failed";
-    Status completed;
-    for (int attempt = 0; attempt < kCompleteAttempts; ++attempt) {
-      completed = link_.Complete(request);
-      if (completed.code() != StatusCode::kUnavailable) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(500 << attempt));
-    }
-    if (!completed.ok()) {
-      spdlog::error("cannot complete {}: {}", spec.task_id(), completed.ToString());
-      outcome = "lost";
-    }
-  }
+  const std::string outcome = lost ? "lost" : Complete(lease, result);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   spdlog::info("{} {} {} in {:.1f} s{}", kind, spec.task_id(), outcome, seconds,
@@ -318,6 +270,62 @@ void Runner::RunLeased(const v1::LeaseTaskReply& lease, const std::atomic<bool>&
   metrics_.ObserveTask(kind, outcome, seconds);
   metrics_.SetBusy(false);
   fs::remove_all(scratch, error);
+}
+
+bool Runner::Heartbeat(const v1::LeaseTaskReply& lease, LeasedTask& context,
+                       std::chrono::steady_clock::time_point* last_beat) {
+  const v1::TaskSpec& spec = lease.task();
+  v1::HeartbeatRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_project(spec.project());
+  request.set_task_id(spec.task_id());
+  request.set_fencing_token(lease.fencing_token());
+  std::vector<v1::Event> events;
+  request.set_progress(context.TakeUpdates(&events));
+  for (auto& event : events) *request.add_events() = std::move(event);
+  context.TakeTrainingState(&request);
+  const auto now = std::chrono::steady_clock::now();
+  request.set_compute_s(std::chrono::duration<double>(now - *last_beat).count());
+  *last_beat = now;
+  auto reply = link_.Heartbeat(request);
+  if (!reply.ok() && reply.status().code() == StatusCode::kAborted) {
+    spdlog::warn("lease of {} lost: {}", spec.task_id(), reply.status().ToString());
+    context.RequestStop();
+    return false;
+  }
+  if (reply.ok() && reply->cancel()) {
+    spdlog::info("{} cancelled: {}", spec.task_id(), reply->reason());
+    context.RequestStop();
+  }
+  // Other failures (coordinator briefly away) are retried by the next beat.
+  return true;
+}
+
+std::string Runner::Complete(const v1::LeaseTaskReply& lease, Result<v1::TaskOutput>& result) {
+  const v1::TaskSpec& spec = lease.task();
+  v1::CompleteTaskRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_project(spec.project());
+  request.set_task_id(spec.task_id());
+  request.set_fencing_token(lease.fencing_token());
+  request.set_succeeded(result.ok());
+  if (result.ok()) {
+    *request.mutable_output() = std::move(result).value();
+  } else {
+    request.set_error(result.status().ToString());
+  }
+  Status completed;
+  for (int attempt = 0; attempt < kCompleteAttempts; ++attempt) {
+    completed = link_.Complete(request);
+    if (completed.code() != StatusCode::kUnavailable) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 << attempt));
+  }
+  if (!completed.ok()) {
+    spdlog::error("cannot complete {}: {}", spec.task_id(), completed.ToString());
+    return "lost";
+  }
+  if (request.succeeded()) return "succeeded";
+  return result.status().code() == StatusCode::kCancelled ? "cancelled" : "failed";
 }
 
 v1::WorkerInfo DescribeThisMachine(const WorkerOptions& options) {

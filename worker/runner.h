@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -28,6 +29,8 @@
 #include "worker/worker_metrics.h"
 
 namespace impulse::worker {
+
+class LeasedTask;  // the TaskContext of one leased attempt (runner.cc)
 
 struct WorkerOptions {
   std::string id;             // empty: the coordinator assigns one
@@ -56,6 +59,12 @@ class Runner {
  private:
   Status RegisterWithBackoff(const std::atomic<bool>& stop);
   void RunLeased(const v1::LeaseTaskReply& lease, const std::atomic<bool>& stop);
+  // One heartbeat for the running attempt; false once its lease is lost.
+  bool Heartbeat(const v1::LeaseTaskReply& lease, LeasedTask& context,
+                 std::chrono::steady_clock::time_point* last_beat);
+  // Reports the attempt's outcome: "succeeded", "failed", "cancelled", or
+  // "lost" when the coordinator never took it.
+  std::string Complete(const v1::LeaseTaskReply& lease, Result<v1::TaskOutput>& result);
   std::vector<v1::TaskKind> Kinds() const;
 
   const WorkerOptions options_;
