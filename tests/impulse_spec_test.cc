@@ -105,7 +105,9 @@ TEST(ImpulseSpecTest, ExamplesLoad) {
   EXPECT_EQ(full->name(), "fashion-32");
   EXPECT_EQ(full->processing().color(), v1::COLOR_DEPTH_GRAYSCALE);
   EXPECT_EQ(full->learning().block(), v1::LEARNING_KIND_CLASSIFICATION);
-  EXPECT_TRUE(full->training().augmentation());
+  // The example's own settings (docs/IMPULSE.md, "The default network").
+  EXPECT_EQ(full->training().epochs(), 10u);
+  EXPECT_EQ(full->training().lr_step_epochs(), 7u);
 
   Result<v1::Impulse> features = LoadImpulseFile("examples/fashion-mnist-features.yaml");
   ASSERT_TRUE(features.ok()) << features.status().ToString();
