@@ -94,7 +94,8 @@ Result<std::string> UploadDataset(Session& session, const SubmitOptions& options
   auto uploaded = UploadMissingBlobs(
       session.blobs(), session.project(), blobs, [quiet](uint64_t done, uint64_t total) {
         if (!quiet && (done == total || done % 500 == 0)) {
-          std::cerr << "uploading dataset: " << done << "/" << total << " files\r" << std::flush;
+          std::cerr << "uploading dataset: " << done << "/" << total << " files"
+                    << (done == total ? "\n" : "\r") << std::flush;
         }
       });
   std::error_code ignored;
