@@ -295,12 +295,9 @@ TEST_F(OnnxAgreementTest, EveryLayerKindRandomWeights) {
 
 // An average pool with TensorFlow's asymmetric "same" padding (bottom and
 // right only): model.proto says padded cells are not counted, which ONNX's
-// AveragePool(count_include_pad = 0) does. Disabled: the worker's
-// GraphModule pads asymmetric pools with explicit zeros before
-// avg_pool2d, so it counts them (here: 90.8 % top-1 agreement, max |dp|
-// 0.075). No built-in architecture has such a pool yet; enable this test
-// once GraphModule leaves padded cells out.
-TEST_F(OnnxAgreementTest, DISABLED_AsymmetricAveragePoolPadding) {
+// AveragePool(count_include_pad = 0) does. Regression: GraphModule used to
+// count the explicit zero padding (90.8 % top-1 agreement, max |dp| 0.075).
+TEST_F(OnnxAgreementTest, AsymmetricAveragePoolPadding) {
   v1::Model m;
   m.set_architecture("asymmetric-avg-pool");
   for (uint32_t d : {1, 6, 6}) m.add_input_shape(d);

@@ -121,6 +121,14 @@ torch::Tensor GraphModuleImpl::forward(torch::Tensor x) {
         out = max ? torch::max_pool2d(padded, kernel, stride, padding)
                   : torch::avg_pool2d(padded, kernel, stride, padding, false,
                                       /*count_include_pad=*/false);
+        if (!max && !Symmetric(l)) {
+          // The explicit zero padding above was counted by avg_pool2d; divide
+          // by each window's share of real cells so padding is not counted,
+          // as model.proto and ONNX's AveragePool define it.
+          const torch::Tensor real = PadAsymmetric(
+              torch::ones({1, 1, in.size(2), in.size(3)}, in.options()), l, 0.0);
+          out = out / torch::avg_pool2d(real, kernel, stride, padding);
+        }
         break;
       }
       case v1::LAYER_KIND_GLOBAL_AVG_POOL:
