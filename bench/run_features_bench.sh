@@ -27,20 +27,7 @@ done
 # the ratio measures the pipelines, not two OpenCV builds. (A pyenv or venv
 # python3 on PATH would not see python3-opencv.)
 python=/usr/bin/python3
-packages=(python3 python3-numpy python3-opencv dataset-fashion-mnist)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
-    missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  echo "bench: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$root/scripts/setup.sh" python3 python3-numpy python3-opencv
 
 # Two jobs at most: the machine may be shared.
 if [ ! -f "$root/build/build.ninja" ]; then

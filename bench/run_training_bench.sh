@@ -31,20 +31,7 @@ done
 # Debian's Python and PyTorch: the LibTorch ours links. (A pyenv or venv
 # python3 on PATH would not see python3-torch.)
 python=/usr/bin/python3
-packages=(python3 python3-numpy python3-torch dataset-fashion-mnist)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
-    missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  echo "bench: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$root/scripts/setup.sh" python3 python3-numpy python3-torch
 
 # Two jobs at most: the machine may be shared.
 if [ ! -f "$root/build/build.ninja" ]; then

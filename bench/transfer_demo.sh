@@ -22,9 +22,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+bash scripts/setup.sh python3 python3-numpy
 bash scripts/prepare.sh
-command -v /usr/bin/python3 >/dev/null && /usr/bin/python3 -c 'import numpy' 2>/dev/null ||
-  { apt-get install -y -qq python3-numpy >/dev/null; }
 
 WORK=bench/results/transfer
 STATE=$WORK/cluster

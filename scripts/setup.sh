@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages the build, the tests and the main job need.
+# Installs the Debian 12 packages the build, the tests and the main job need,
+# plus any package names given as arguments (the benchmarks' baselines).
 # Idempotent: a no-op (no apt-get at all) when everything is present.
+#
+#   bash scripts/setup.sh [EXTRA_PACKAGE...]
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +16,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   redis-server redis-tools
   dataset-fashion-mnist
+  "$@"
 )
 
 # The ONNX agreement tests run onnxruntime-node; any Node.js with npm will do.
