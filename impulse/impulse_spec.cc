@@ -177,27 +177,9 @@ class YamlReader {
     return InvalidArgument(path + ": expected true or false, got '" + node.Scalar() + "'");
   }
 
-  // A byte count: an integer with an optional K, M or G suffix (powers of
-  // 1024), optionally followed by B or iB: 256K, 1M, 1MiB, 4096.
   Result<uint64_t> Bytes(const YAML::Node& node, const std::string& path) {
     IMPULSE_ASSIGN_OR_RETURN(std::string text, Text(node, path, "a size in bytes"));
-    uint64_t value = 0;
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    std::string suffix(end, static_cast<const char*>(text.data() + text.size()));
-    for (char& c : suffix) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    int shift = -1;
-    if (suffix.empty() || suffix == "B") shift = 0;
-    if (suffix == "K" || suffix == "KB" || suffix == "KIB") shift = 10;
-    if (suffix == "M" || suffix == "MB" || suffix == "MIB") shift = 20;
-    if (suffix == "G" || suffix == "GB" || suffix == "GIB") shift = 30;
-    if (error != std::errc() || end == text.data() || shift < 0) {
-      return InvalidArgument(path + ": expected a size in bytes (4096, 256K, 1M, 2G), got '" +
-                             text + "'");
-    }
-    if (value > (std::numeric_limits<uint64_t>::max() >> shift)) {
-      return InvalidArgument(path + ": " + text + " is too large");
-    }
-    return value << shift;
+    return ParseByteSize(text, path);
   }
 
   template <typename E, size_t N>
@@ -407,7 +389,7 @@ std::string ListFloats(const float (&set)[N]) {
 // where on the wire it would mean "the default". nullptr: from the wire.
 class Validator {
  public:
-  Validator(const std::vector<std::string>& target_ids, const std::set<std::string>* given)
+  Validator(const std::vector<std::string>* target_ids, const std::set<std::string>* given)
       : target_ids_(target_ids), given_(given) {}
 
   Status Run(const v1::Impulse& impulse) {
@@ -603,10 +585,17 @@ class Validator {
     return Status::Ok();
   }
 
+  // Without a catalog (nullptr) only the id's form is checked: the
+  // coordinator knows the users' devices, a client parsing a file does not.
   Status CheckTarget(const std::string& target) const {
     if (!Set("target", !target.empty())) return Status::Ok();
+    if (!IsDeviceId(target)) {
+      return InvalidArgument("target: '" + target +
+                             "' is not a device id (lower-case letters, digits, '.', '_', '-')");
+    }
+    if (target_ids_ == nullptr) return Status::Ok();
     std::string known;
-    for (const std::string& id : target_ids_) {
+    for (const std::string& id : *target_ids_) {
       if (id == target) return Status::Ok();
       known += (known.empty() ? "" : " | ") + id;
     }
@@ -621,7 +610,7 @@ class Validator {
     return Status::Ok();
   }
 
-  const std::vector<std::string>& target_ids_;
+  const std::vector<std::string>* target_ids_;  // nullptr: any well-formed id
   const std::set<std::string>* given_;
 };
 
@@ -633,11 +622,34 @@ void EmitFloat(YAML::Emitter& out, const char* key, float value) {
 
 }  // namespace
 
-const std::vector<std::string>& BuiltinTargetIds() {
-  static const std::vector<std::string> kIds = {"cortex-m4f-80mhz", "cortex-m7-216mhz",
-                                                "cortex-m7-480mhz", "raspberry-pi-4",
-                                                "jetson-nano",      "host"};
-  return kIds;
+bool IsDeviceId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Result<uint64_t> ParseByteSize(std::string_view text, const std::string& path) {
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  std::string suffix(end, text.data() + text.size());
+  for (char& c : suffix) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  int shift = -1;
+  if (suffix.empty() || suffix == "B") shift = 0;
+  if (suffix == "K" || suffix == "KB" || suffix == "KIB") shift = 10;
+  if (suffix == "M" || suffix == "MB" || suffix == "MIB") shift = 20;
+  if (suffix == "G" || suffix == "GB" || suffix == "GIB") shift = 30;
+  if (error != std::errc() || end == text.data() || shift < 0) {
+    return InvalidArgument(path + ": expected a size in bytes (4096, 256K, 1M, 2G), got '" +
+                           std::string(text) + "'");
+  }
+  if (value > (std::numeric_limits<uint64_t>::max() >> shift)) {
+    return InvalidArgument(path + ": " + std::string(text) + " is too large");
+  }
+  return value << shift;
 }
 
 Result<v1::Impulse> ParseImpulseYaml(std::string_view text) {
@@ -675,7 +687,7 @@ Result<v1::Impulse> ParseImpulseYaml(std::string_view text) {
   if (Present(root["limits"])) {
     IMPULSE_RETURN_IF_ERROR(ParseLimits(r, root["limits"], impulse.mutable_limits()));
   }
-  IMPULSE_RETURN_IF_ERROR(Validator(BuiltinTargetIds(), &r.given()).Run(impulse));
+  IMPULSE_RETURN_IF_ERROR(Validator(nullptr, &r.given()).Run(impulse));
   return impulse;
 }
 
@@ -808,12 +820,10 @@ std::string ImpulseToYaml(const v1::Impulse& impulse) {
   return std::string(out.c_str()) + "\n";
 }
 
-Status ValidateImpulse(const v1::Impulse& impulse) {
-  return ValidateImpulse(impulse, BuiltinTargetIds());
-}
+Status ValidateImpulse(const v1::Impulse& impulse) { return Validator(nullptr, nullptr).Run(impulse); }
 
 Status ValidateImpulse(const v1::Impulse& impulse, const std::vector<std::string>& target_ids) {
-  return Validator(target_ids, nullptr).Run(impulse);
+  return Validator(&target_ids, nullptr).Run(impulse);
 }
 
 v1::Impulse WithDefaults(v1::Impulse impulse) {

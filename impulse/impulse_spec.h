@@ -23,14 +23,21 @@ namespace impulse {
 // The target an impulse without `target` runs on.
 inline constexpr std::string_view kDefaultTarget = "cortex-m4f-80mhz";
 
-// The device catalog's built-in ids, in the order DESIGN.md lists them. This
-// is the one copy of the list; the device catalog (with users' additions from
-// their YAML file) passes its own ids to the ValidateImpulse overload below.
-const std::vector<std::string>& BuiltinTargetIds();
+// A well-formed device catalog id: 1..64 of [a-z0-9._-]. Which ids exist is
+// the device catalog's business (impulse/device/device_catalog.h): its
+// built-ins plus the devices users add in a YAML file.
+bool IsDeviceId(std::string_view id);
+
+// A byte count as the impulse file and the device file write it: an integer
+// with an optional K, M or G suffix (powers of 1024; K is 1024), optionally
+// followed by B or iB: 4096, 256K, 1M, 1MiB. InvalidArgument starting with
+// `path` otherwise.
+Result<uint64_t> ParseByteSize(std::string_view text, const std::string& path);
 
 // Parses and validates an impulse. Refuses unknown keys (naming them and the
 // keys allowed there), values of the wrong type, out-of-range values and
 // explicit values that would silently mean something else (`epochs: 0`).
+// `target` is checked for its form only (see ValidateImpulse).
 // The result is NOT filled with defaults: call WithDefaults() for that.
 Result<v1::Impulse> ParseImpulseYaml(std::string_view text);
 
@@ -43,8 +50,10 @@ Result<v1::Impulse> LoadImpulseFile(const std::string& path);
 std::string ImpulseToYaml(const v1::Impulse& impulse);
 
 // Checks an impulse that may have come over the wire: zeros are read as the
-// documented defaults. Target ids come from BuiltinTargetIds() or the list
-// given.
+// documented defaults. The first form checks only that `target` is a
+// well-formed id; the second also that it is one of `target_ids` (the
+// device catalog's ids: the coordinator, which knows the users' devices,
+// uses it), else InvalidArgument "target: unknown device 'x' (a | b | ...)".
 Status ValidateImpulse(const v1::Impulse& impulse);
 Status ValidateImpulse(const v1::Impulse& impulse, const std::vector<std::string>& target_ids);
 
