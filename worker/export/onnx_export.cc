@@ -46,14 +46,9 @@ class FloatExporter {
       OnnxGraphBuilder::SetAttribute(softmax, "axis", int64_t{-1});
     }
 
-    nlohmann::json labels(std::vector<std::string>(model.labels().begin(), model.labels().end()));
-    const std::map<std::string, std::string> metadata = {
-        {"labels", labels.dump()},
-        {"normalization", info.normalization},
-        {"impulse", info.impulse_name},
-        {"architecture", model.architecture()},
-        {"input_shape", model::ShapeString(graph_.input_shape())},
-    };
+    const auto metadata =
+        ExportMetadata(info, {model.labels().begin(), model.labels().end()}, model.architecture(),
+                       graph_.input_shape());
     std::string doc = "Impulse Cluster float32 model";
     if (!info.impulse_name.empty()) doc += " of impulse '" + info.impulse_name + "'";
     if (!model.provenance().empty()) doc += "; " + model.provenance();
@@ -208,13 +203,31 @@ Result<onnx::ModelProto> BuildFloatOnnx(const model::LayerGraph& graph,
   return FloatExporter(graph).Run(info);
 }
 
+std::map<std::string, std::string> ExportMetadata(const OnnxExportInfo& info,
+                                                  const std::vector<std::string>& labels,
+                                                  const std::string& architecture,
+                                                  const std::vector<uint32_t>& input_shape) {
+  return {
+      {"labels", nlohmann::json(labels).dump()},
+      {"normalization", info.normalization},
+      {"impulse", info.impulse_name},
+      {"architecture", architecture},
+      {"input_shape", model::ShapeString(input_shape)},
+  };
+}
+
+Status CheckAndWriteOnnx(const onnx::ModelProto& model, const std::string& file,
+                         const std::string& path) {
+  if (Status checked = CheckOnnxModel(model); !checked.ok()) {
+    return Internal(file + ": " + checked.message());
+  }
+  return WriteOnnxFile(model, path);
+}
+
 Status ExportFloatOnnx(const model::LayerGraph& graph, const OnnxExportInfo& info,
                        const std::string& path) {
   IMPULSE_ASSIGN_OR_RETURN(onnx::ModelProto model, BuildFloatOnnx(graph, info));
-  if (Status checked = CheckOnnxModel(model); !checked.ok()) {
-    return Internal("model_f32.onnx: " + checked.message());
-  }
-  return WriteOnnxFile(model, path);
+  return CheckAndWriteOnnx(model, "model_f32.onnx", path);
 }
 
 }  // namespace impulse::worker::exporters

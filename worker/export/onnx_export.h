@@ -29,7 +29,9 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <map>
 #include <string>
+#include <vector>
 
 #include "impulse/model/layer_graph.h"
 #include "impulse/status.h"
@@ -49,6 +51,19 @@ struct OnnxExportInfo {
 // "pixels / 255, NCHW, RGB" or "pixels / 255, NCHW, grayscale (BT.601 luma)",
 // then the input size and resize mode.
 std::string NormalizationNote(const v1::Impulse& impulse);
+
+// The metadata_props every exported model carries: "labels" (JSON array,
+// output order), "normalization", "impulse", "architecture" and
+// "input_shape" ("[C,H,W]").
+std::map<std::string, std::string> ExportMetadata(const OnnxExportInfo& info,
+                                                  const std::vector<std::string>& labels,
+                                                  const std::string& architecture,
+                                                  const std::vector<uint32_t>& input_shape);
+
+// CheckOnnxModel, then the file at `path`. A failed check is Internal naming
+// `file` ("model_f32.onnx: ONNX checker: ..."): what we build must be valid.
+Status CheckAndWriteOnnx(const onnx::ModelProto& model, const std::string& file,
+                         const std::string& path);
 
 // The ONNX model of `graph`. InvalidArgument when the graph lacks weights
 // (graph.CheckWeights() fails), has no labels or labels of the wrong count,
