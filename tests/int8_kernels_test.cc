@@ -1,0 +1,459 @@
+// The C int8 kernels against straightforward references: int64
+// accumulators from the definition (exact), double-precision real arithmetic
+// (within one quantization step, kRoundingSteps).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "worker/int8/kernels.h"
+#include "worker/int8/quantized_model.h"
+
+namespace impulse::worker::int8 {
+namespace {
+
+// Two roundings (the fixed-point multiply and the shift) against one exact
+// real product: at most one int8 step apart.
+constexpr int kRoundingSteps = 1;
+
+std::mt19937 rng(2024);
+
+int32_t Uniform(int32_t lo, int32_t hi) {
+  return std::uniform_int_distribution<int32_t>(lo, hi)(rng);
+}
+double UniformReal(double lo, double hi) {
+  return std::uniform_real_distribution<double>(lo, hi)(rng);
+}
+
+std::vector<int8_t> RandomInt8(size_t n, int lo = -128, int hi = 127) {
+  std::vector<int8_t> v(n);
+  for (int8_t& x : v) x = static_cast<int8_t>(Uniform(lo, hi));
+  return v;
+}
+
+// The documented rules, in 128-bit integers.
+int64_t RoundHalfUpDiv(__int128 n, __int128 d) {  // d > 0
+  __int128 q = n / d, r = n % d;
+  if (r < 0) {
+    q -= 1;
+    r += d;
+  }  // floor
+  return static_cast<int64_t>(2 * r >= d ? q + 1 : q);
+}
+int64_t RoundHalfAwayDiv(__int128 n, __int128 d) {  // d > 0
+  const __int128 a = n < 0 ? -n : n;
+  const __int128 q = (2 * a + d) / (2 * d);
+  return static_cast<int64_t>(n < 0 ? -q : q);
+}
+int32_t ReferenceMultiply(int32_t x, FixedPointMultiplier m) {
+  const int left = std::max(m.shift, 0), right = std::max(-m.shift, 0);
+  const int64_t shifted = std::clamp<int64_t>(int64_t{x} << left, INT32_MIN, INT32_MAX);
+  const int64_t high = RoundHalfUpDiv(__int128{shifted} * m.multiplier, __int128{1} << 31);
+  return static_cast<int32_t>(
+      RoundHalfAwayDiv(std::min<int64_t>(high, INT32_MAX), __int128{1} << right));
+}
+int8_t Clamp8(int64_t v, int32_t lo = -128, int32_t hi = 127) {
+  return static_cast<int8_t>(std::clamp<int64_t>(v, lo, hi));
+}
+
+TEST(Int8KernelsTest, QuantizeMultiplierEdgeCases) {
+  EXPECT_EQ(QuantizeMultiplier(0.0).multiplier, 0);
+  EXPECT_EQ(QuantizeMultiplier(0.0).shift, 0);
+  EXPECT_EQ(QuantizeMultiplier(-1.0).multiplier, 0);
+  EXPECT_EQ(QuantizeMultiplier(std::nan("")).multiplier, 0);
+  EXPECT_EQ(QuantizeMultiplier(1e-12).multiplier, 0);  // 2^-40: shifted away entirely
+  const FixedPointMultiplier half = QuantizeMultiplier(0.5);
+  EXPECT_EQ(half.multiplier, 1 << 30);
+  EXPECT_EQ(half.shift, 0);
+  const FixedPointMultiplier one = QuantizeMultiplier(1.0);
+  EXPECT_EQ(one.multiplier, 1 << 30);
+  EXPECT_EQ(one.shift, 1);
+  // Rounds up to 2^31: renormalized.
+  const FixedPointMultiplier almost = QuantizeMultiplier(1.0 - 1e-12);
+  EXPECT_EQ(almost.multiplier, 1 << 30);
+  EXPECT_EQ(almost.shift, 1);
+  const FixedPointMultiplier huge = QuantizeMultiplier(1e12);
+  EXPECT_EQ(huge.multiplier, INT32_MAX);
+  EXPECT_EQ(huge.shift, 31);
+  for (double real : {1e-9, 3e-5, 0.0123, 0.7, 1.0, 3.7, 100.25}) {
+    const FixedPointMultiplier m = QuantizeMultiplier(real);
+    EXPECT_GE(m.multiplier, 1 << 30) << real;
+    EXPECT_NEAR(std::ldexp(static_cast<double>(m.multiplier), m.shift - 31) / real, 1.0, 1e-9)
+        << real;
+  }
+}
+
+TEST(Int8KernelsTest, RequantizePrimitivesFollowTheirRoundingRules) {
+  // Ties: the doubling high multiply rounds half up, the shift half away from zero.
+  EXPECT_EQ(ic_rounding_doubling_high_mul(1 << 30, 1), 1);     // 0.5 -> 1
+  EXPECT_EQ(ic_rounding_doubling_high_mul(-(1 << 30), 1), 0);  // -0.5 -> 0
+  EXPECT_EQ(ic_rounding_doubling_high_mul(INT32_MIN, INT32_MIN), INT32_MAX);
+  EXPECT_EQ(ic_rounding_divide_by_pot(5, 1), 3);
+  EXPECT_EQ(ic_rounding_divide_by_pot(-5, 1), -3);
+  EXPECT_EQ(ic_rounding_divide_by_pot(-4, 1), -2);
+  EXPECT_EQ(ic_rounding_divide_by_pot(7, 0), 7);
+  EXPECT_EQ(ic_rounding_divide_by_pot(INT32_MIN, 31), -1);
+  EXPECT_EQ(ic_rounding_divide_by_pot(INT32_MAX, 31), 1);
+  for (int i = 0; i < 200000; ++i) {
+    const int32_t x = i % 3 == 0 ? Uniform(-300, 300) : Uniform(INT32_MIN / 4, INT32_MAX / 4);
+    const double real = i % 7 == 0 ? UniformReal(1.0, 40.0) : std::exp(UniformReal(-25.0, 0.0));
+    const FixedPointMultiplier m = QuantizeMultiplier(real);
+    const int32_t got = ic_multiply_by_quantized_multiplier(x, m.multiplier, m.shift);
+    ASSERT_EQ(got, ReferenceMultiply(x, m)) << x << " * " << real;
+    // Where the left shift does not saturate, within a step of the real product.
+    const double exact = x * real;
+    if (std::fabs(std::ldexp(double(x), std::max(m.shift, 0))) < 2147483647.0)
+      ASSERT_LE(std::fabs(got - exact), kRoundingSteps) << x << " * " << real;
+  }
+  // A multiplier above 1 saturates instead of wrapping.
+  const FixedPointMultiplier big = QuantizeMultiplier(8.0);
+  EXPECT_GE(ic_multiply_by_quantized_multiplier(1 << 29, big.multiplier, big.shift), 1 << 30);
+  EXPECT_LE(ic_multiply_by_quantized_multiplier(-(1 << 29), big.multiplier, big.shift),
+            -(1 << 30));
+  EXPECT_EQ(ic_requantize(1000, big.multiplier, big.shift, 3, -128, 127), 127);
+  EXPECT_EQ(ic_requantize(-1000, big.multiplier, big.shift, 3, -20, 127), -20);
+  EXPECT_EQ(ic_requantize(123456, 0, 0, -7, -128, 127), -7);  // multiplier 0
+}
+
+TEST(Int8KernelsTest, RoundingDivideIsHalfAwayFromZero) {
+  EXPECT_EQ(ic_rounding_divide(1, 2), 1);
+  EXPECT_EQ(ic_rounding_divide(-1, 2), -1);
+  EXPECT_EQ(ic_rounding_divide(-4, 3), -1);
+  EXPECT_EQ(ic_rounding_divide(-5, 3), -2);
+  for (int i = 0; i < 10000; ++i) {
+    const int32_t sum = Uniform(-128 * 400, 127 * 400), count = Uniform(1, 400);
+    ASSERT_EQ(ic_rounding_divide(sum, count),
+              static_cast<int32_t>(std::round(static_cast<double>(sum) / count)));
+  }
+}
+
+// A conv or depthwise case: shapes, random tensors, per-channel multipliers.
+struct ConvCase {
+  bool depthwise = false;
+  uint32_t c = 3, h = 9, w = 37, filters = 5, kh = 3, kw = 3, sh = 1, sw = 1;
+  uint32_t top = 1, bottom = 1, left = 1, right = 1;
+};
+
+void RunConvCase(const ConvCase& t) {
+  SCOPED_TRACE(::testing::Message()
+               << "c" << t.c << " " << t.h << "x" << t.w << " k" << t.kh << "x" << t.kw << " s"
+               << t.sh << "," << t.sw << " pad " << t.top << t.bottom << t.left << t.right
+               << (t.depthwise ? " depthwise" : ""));
+  const uint32_t filters = t.depthwise ? t.c : t.filters;
+  const uint32_t per_filter = (t.depthwise ? 1 : t.c) * t.kh * t.kw;
+  const uint32_t oh = (t.h + t.top + t.bottom - t.kh) / t.sh + 1;
+  const uint32_t ow = (t.w + t.left + t.right - t.kw) / t.sw + 1;
+  const std::vector<int8_t> input = RandomInt8(t.c * t.h * t.w);
+  const std::vector<int8_t> weights = RandomInt8(filters * per_filter, -127, 127);
+  const int32_t in_zp = Uniform(-128, 127), out_zp = Uniform(-30, 30);
+  std::vector<int32_t> bias(filters), folded(filters), mult(filters), shift(filters);
+  std::vector<double> real(filters);
+  for (uint32_t o = 0; o < filters; ++o) {
+    bias[o] = Uniform(-20000, 20000);
+    int64_t sum = 0;
+    for (uint32_t i = 0; i < per_filter; ++i) sum += weights[o * per_filter + i];
+    folded[o] = static_cast<int32_t>(bias[o] - in_zp * sum);
+    real[o] = UniformReal(0.2, 1.5) / (std::sqrt(double(per_filter)) * 100.0);
+    const FixedPointMultiplier m = QuantizeMultiplier(real[o]);
+    mult[o] = m.multiplier;
+    shift[o] = m.shift;
+  }
+  ic_conv_params p{};
+  p.window = {t.c, t.h, t.w, filters, oh, ow, t.kh, t.kw, t.sh, t.sw, t.top, t.left};
+  p.input_zero_point = in_zp;
+  p.output_zero_point = out_zp;
+  p.activation_min = -100;
+  p.activation_max = 120;
+  p.weights = weights.data();
+  p.bias = folded.data();
+  p.output_multiplier = mult.data();
+  p.output_shift = shift.data();
+  std::vector<int8_t> output(filters * oh * ow);
+  (t.depthwise ? ic_depthwise_conv2d : ic_conv2d)(&p, input.data(), output.data());
+
+  int saturated = 0;
+  for (uint32_t o = 0; o < filters; ++o) {
+    for (uint32_t y = 0; y < oh; ++y) {
+      for (uint32_t x = 0; x < ow; ++x) {
+        // The definition: padded cells are real zeros, so they are skipped.
+        int64_t acc = bias[o];
+        for (uint32_t ci = 0; ci < (t.depthwise ? 1 : t.c); ++ci) {
+          const uint32_t c = t.depthwise ? o : ci;
+          for (uint32_t ky = 0; ky < t.kh; ++ky) {
+            for (uint32_t kx = 0; kx < t.kw; ++kx) {
+              const int64_t iy = int64_t{y} * t.sh + ky - t.top,
+                            ix = int64_t{x} * t.sw + kx - t.left;
+              if (iy < 0 || ix < 0 || iy >= t.h || ix >= t.w) continue;
+              acc += weights[o * per_filter + (ci * t.kh + ky) * t.kw + kx] *
+                     (input[(c * t.h + iy) * t.w + ix] - in_zp);
+            }
+          }
+        }
+        const int8_t got = output[(o * oh + y) * ow + x];
+        const FixedPointMultiplier m{mult[o], shift[o]};
+        ASSERT_EQ(got, Clamp8(ReferenceMultiply(static_cast<int32_t>(acc), m) + int64_t{out_zp},
+                              -100, 120))
+            << o << "," << y << "," << x;
+        const int8_t from_real = Clamp8(std::llround(acc * real[o]) + out_zp, -100, 120);
+        ASSERT_LE(std::abs(got - from_real), kRoundingSteps);
+        saturated += got == -100 || got == 120;
+      }
+    }
+  }
+  EXPECT_LT(saturated, static_cast<int>(output.size() / 4)) << "the case tests little";
+}
+
+TEST(Int8KernelsTest, Conv2dMatchesTheDefinition) {
+  RunConvCase({});
+  RunConvCase({.c = 4,
+               .h = 8,
+               .w = 8,
+               .filters = 6,
+               .kh = 3,
+               .kw = 3,
+               .sh = 2,
+               .sw = 2,
+               .top = 0,
+               .bottom = 1,
+               .left = 0,
+               .right = 1});  // TensorFlow "same", stride 2
+  RunConvCase({.c = 2,
+               .h = 11,
+               .w = 19,
+               .filters = 3,
+               .kh = 5,
+               .kw = 3,
+               .sh = 2,
+               .sw = 1,
+               .top = 2,
+               .bottom = 0,
+               .left = 1,
+               .right = 2});
+  RunConvCase({.c = 7,
+               .h = 5,
+               .w = 9,
+               .filters = 4,
+               .kh = 1,
+               .kw = 1,
+               .sh = 1,
+               .sw = 1,
+               .top = 0,
+               .bottom = 0,
+               .left = 0,
+               .right = 0});  // pointwise: one long row
+  RunConvCase({.c = 3,
+               .h = 6,
+               .w = 6,
+               .filters = 2,
+               .kh = 1,
+               .kw = 1,
+               .sh = 2,
+               .sw = 2,
+               .top = 0,
+               .bottom = 0,
+               .left = 0,
+               .right = 0});
+  RunConvCase({.c = 1,
+               .h = 3,
+               .w = 3,
+               .filters = 2,
+               .kh = 3,
+               .kw = 3,
+               .sh = 1,
+               .sw = 1,
+               .top = 2,
+               .bottom = 2,
+               .left = 2,
+               .right = 2});  // windows mostly padding
+  RunConvCase({.c = 3,
+               .h = 4,
+               .w = 50,
+               .filters = 2,
+               .kh = 3,
+               .kw = 3,
+               .sh = 1,
+               .sw = 3,
+               .top = 1,
+               .bottom = 1,
+               .left = 1,
+               .right = 1});
+}
+
+TEST(Int8KernelsTest, DepthwiseConv2dMatchesTheDefinition) {
+  RunConvCase({.depthwise = true});
+  RunConvCase({.depthwise = true,
+               .c = 8,
+               .h = 16,
+               .w = 16,
+               .kh = 3,
+               .kw = 3,
+               .sh = 2,
+               .sw = 2,
+               .top = 0,
+               .bottom = 1,
+               .left = 0,
+               .right = 1});
+  RunConvCase({.depthwise = true,
+               .c = 5,
+               .h = 7,
+               .w = 21,
+               .kh = 3,
+               .kw = 5,
+               .sh = 1,
+               .sw = 2,
+               .top = 1,
+               .bottom = 2,
+               .left = 2,
+               .right = 0});
+}
+
+TEST(Int8KernelsTest, DenseMatchesTheDefinition) {
+  const uint32_t n = 300, units = 17;
+  const std::vector<int8_t> input = RandomInt8(n), weights = RandomInt8(n * units, -127, 127);
+  const int32_t in_zp = -37, out_zp = 12;
+  const double real = 1.0 / (std::sqrt(double(n)) * 70.0);
+  const FixedPointMultiplier m = QuantizeMultiplier(real);
+  std::vector<int32_t> bias(units), folded(units);
+  for (uint32_t u = 0; u < units; ++u) {
+    bias[u] = Uniform(-5000, 5000);
+    int64_t sum = 0;
+    for (uint32_t i = 0; i < n; ++i) sum += weights[u * n + i];
+    folded[u] = static_cast<int32_t>(bias[u] - in_zp * sum);
+  }
+  const ic_dense_params p{
+      n, units, out_zp, -128, 127, weights.data(), folded.data(), m.multiplier, m.shift};
+  std::vector<int8_t> output(units);
+  ic_dense(&p, input.data(), output.data());
+  for (uint32_t u = 0; u < units; ++u) {
+    int64_t acc = bias[u];
+    for (uint32_t i = 0; i < n; ++i) acc += weights[u * n + i] * (input[i] - in_zp);
+    EXPECT_EQ(output[u], Clamp8(ReferenceMultiply(static_cast<int32_t>(acc), m) + out_zp));
+    EXPECT_LE(std::abs(output[u] - Clamp8(std::llround(acc * real) + out_zp)), kRoundingSteps);
+  }
+}
+
+TEST(Int8KernelsTest, AddMatchesTheRealSum) {
+  const uint32_t n = 5000;
+  for (int trial = 0; trial < 20; ++trial) {
+    const double s1 = UniformReal(0.01, 0.1), s2 = UniformReal(0.01, 0.1);
+    const double s_out = UniformReal(0.6, 1.5) * (s1 + s2);
+    const int32_t z1 = Uniform(-128, 127), z2 = Uniform(-128, 127), z_out = Uniform(-50, 50);
+    // TFLite's parameters: both inputs to 2 * the larger scale, shifted left.
+    const double twice_max = 2.0 * std::max(s1, s2);
+    const FixedPointMultiplier m1 = QuantizeMultiplier(s1 / twice_max);
+    const FixedPointMultiplier m2 = QuantizeMultiplier(s2 / twice_max);
+    const FixedPointMultiplier mo =
+        QuantizeMultiplier(twice_max / ((1 << IC_ADD_LEFT_SHIFT) * s_out));
+    const ic_add_params p{
+        n,        z1,   z2, z_out, m1.multiplier, m1.shift, m2.multiplier, m2.shift, mo.multiplier,
+        mo.shift, -128, 127};
+    const std::vector<int8_t> a = RandomInt8(n), b = RandomInt8(n);
+    std::vector<int8_t> out(n);
+    ic_add(&p, a.data(), b.data(), out.data());
+    for (uint32_t i = 0; i < n; ++i) {
+      const double real = s1 * (a[i] - z1) + s2 * (b[i] - z2);
+      const int8_t want = Clamp8(std::llround(real / s_out) + z_out);
+      ASSERT_LE(std::abs(out[i] - want), kRoundingSteps) << trial << " " << i;
+    }
+  }
+}
+
+struct PoolCase {
+  uint32_t c = 3, h = 7, w = 9, k = 3, s = 2, top = 1, bottom = 1, left = 1, right = 0;
+};
+
+TEST(Int8KernelsTest, PoolsMatchTheirDefinitions) {
+  for (const PoolCase& t :
+       {PoolCase{},
+        PoolCase{
+            .c = 2, .h = 8, .w = 8, .k = 2, .s = 2, .top = 0, .bottom = 0, .left = 0, .right = 0},
+        PoolCase{.c = 4,
+        .h = 5,
+        .w = 6,
+        .k = 3,
+        .s = 1,
+        .top = 2,
+        .bottom = 1,
+        .left = 0,
+        .right = 2}}) {
+    const uint32_t oh = (t.h + t.top + t.bottom - t.k) / t.s + 1;
+    const uint32_t ow = (t.w + t.left + t.right - t.k) / t.s + 1;
+    const ic_pool_params p{
+        {t.c, t.h, t.w, t.c, oh, ow, t.k, t.k, t.s, t.s, t.top, t.left}, -90, 127};
+    const std::vector<int8_t> input = RandomInt8(t.c * t.h * t.w);
+    std::vector<int8_t> max_out(t.c * oh * ow), avg_out(t.c * oh * ow);
+    ic_max_pool(&p, input.data(), max_out.data());
+    ic_avg_pool(&p, input.data(), avg_out.data());
+    for (uint32_t c = 0; c < t.c; ++c) {
+      for (uint32_t y = 0; y < oh; ++y) {
+        for (uint32_t x = 0; x < ow; ++x) {
+          int best = -1000, sum = 0, count = 0;
+          for (uint32_t ky = 0; ky < t.k; ++ky) {
+            for (uint32_t kx = 0; kx < t.k; ++kx) {
+              const int64_t iy = int64_t{y} * t.s + ky - t.top, ix = int64_t{x} * t.s + kx - t.left;
+              if (iy < 0 || ix < 0 || iy >= t.h || ix >= t.w) continue;  // never counted
+              const int v = input[(c * t.h + iy) * t.w + ix];
+              best = std::max(best, v);
+              sum += v;
+              ++count;
+            }
+          }
+          const size_t o = (c * oh + y) * ow + x;
+          EXPECT_EQ(max_out[o], Clamp8(best, -90, 127));
+          EXPECT_EQ(avg_out[o], Clamp8(std::lround(double(sum) / count), -90, 127));
+        }
+      }
+    }
+  }
+}
+
+TEST(Int8KernelsTest, GlobalAveragePoolAndClamp) {
+  const uint32_t c = 6, h = 5, w = 3;
+  const std::vector<int8_t> input = RandomInt8(c * h * w);
+  const ic_pool_params p{{c, h, w, c, 1, 1, h, w, 1, 1, 0, 0}, -128, 100};
+  std::vector<int8_t> out(c);
+  ic_global_avg_pool(&p, input.data(), out.data());
+  for (uint32_t ch = 0; ch < c; ++ch) {
+    int sum = 0;
+    for (uint32_t i = 0; i < h * w; ++i) sum += input[ch * h * w + i];
+    EXPECT_EQ(out[ch], Clamp8(std::lround(sum / double(h * w)), -128, 100));
+  }
+  const ic_clamp_params clamp{static_cast<uint32_t>(input.size()), -10, 60};
+  std::vector<int8_t> clamped(input.size());
+  ic_clamp(&clamp, input.data(), clamped.data());
+  for (size_t i = 0; i < input.size(); ++i) EXPECT_EQ(clamped[i], Clamp8(input[i], -10, 60));
+}
+
+TEST(Int8KernelsTest, SoftmaxMatchesTheFloatSoftmax) {
+  for (int trial = 0; trial < 200; ++trial) {
+    const double scale = std::exp(UniformReal(std::log(0.005), std::log(0.5)));
+    std::vector<uint32_t> table(256);
+    for (int d = 0; d < 256; ++d)
+      table[d] = static_cast<uint32_t>(std::lround(65536.0 * std::exp(-d * scale)));
+    const uint32_t n = Uniform(2, 40);
+    const std::vector<int8_t> logits = RandomInt8(n);
+    const ic_softmax_params p{n, table.data()};
+    std::vector<int8_t> out(n);
+    ic_softmax(&p, logits.data(), out.data());
+    const int max = *std::max_element(logits.begin(), logits.end());
+    double sum = 0;
+    for (int8_t x : logits) sum += std::exp(scale * (x - max));
+    for (uint32_t i = 0; i < n; ++i) {
+      const double prob = std::exp(scale * (logits[i] - max)) / sum;
+      const int8_t want = Clamp8(std::llround(prob * 256.0) - 128);
+      // The table's own rounding (2^-17 relative) may move a tie by one step.
+      ASSERT_LE(std::abs(out[i] - want), kRoundingSteps) << trial << " " << i;
+      // And exactly the documented integer rule.
+      uint64_t s = 0;
+      for (int8_t x : logits) s += table[max - x];
+      const int64_t q =
+          static_cast<int64_t>((256 * uint64_t{table[max - logits[i]]} + s / 2) / s) - 128;
+      ASSERT_EQ(out[i], Clamp8(q));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace impulse::worker::int8
