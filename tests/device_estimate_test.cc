@@ -139,12 +139,14 @@ TEST(DeviceEstimateTest, FlashIsParametersPlusCode) {
 TEST(DeviceEstimateTest, EveryBuiltinEstimatesAMobileNet) {
   auto graph = model::BuildMobileNetV2(0.35f, 3, 96, 96, 2, {});
   ASSERT_TRUE(graph.ok()) << graph.status().ToString();
-  for (const v1::Device& device : DeviceCatalog::Builtin().devices()) {
+  const DeviceCatalog catalog = DeviceCatalog::Builtin();
+  for (const v1::Device& device : catalog.devices()) {
     auto int8 = EstimateDevice(*graph, device, Precision::kInt8);
     auto f32 = EstimateDevice(*graph, device, Precision::kFloat32);
     ASSERT_TRUE(int8.ok() && f32.ok()) << device.id();
     EXPECT_GT(int8->latency_ms, 0) << device.id();
-    EXPECT_LE(int8->latency_ms, f32->latency_ms) << device.id();
+    // On the host, int8 is the worker's plain-C interpreter against oneDNN.
+    if (device.id() != "host") EXPECT_LE(int8->latency_ms, f32->latency_ms) << device.id();
     EXPECT_LT(int8->ram_bytes, f32->ram_bytes) << device.id();
     EXPECT_LT(int8->flash_bytes, f32->flash_bytes) << device.id();
   }

@@ -50,7 +50,7 @@ std::vector<v1::Device> BuiltinDevices() {
   // Cortex-M: fitted to the MLPerf Tiny v1.0 closed results of one engine
   // (X-CUBE-AI 7.3) on a Cortex-M4 and a Cortex-M7 board; float32 from the
   // FPU's instruction timings relative to the int8 kernels.
-  const v1::CycleCosts m4_int8 = Costs(2.16, 3.7, 3.7, 3.44, 4);
+  const v1::CycleCosts m4_int8 = Costs(2.15, 3.7, 3.7, 3.44, 4);
   const v1::CycleCosts m4_float = Costs(5.4, 9.25, 9.25, 8.6, 4);
   const v1::CycleCosts m7_int8 = Costs(1.20, 1.9, 1.9, 1.94, 2);
   const v1::CycleCosts m7_float = Costs(1.8, 2.85, 2.85, 2.9, 2);
@@ -68,7 +68,7 @@ std::vector<v1::Device> BuiltinDevices() {
            "", 921.6e6, 4 * kGiB, 16 * kGiB, Costs(0.0067, 0.0067, 0.0067, 0.0067, 0.01),
            Costs(0.0135, 0.0135, 0.0135, 0.0135, 0.01), 0.5),
       Make("host", "This machine's CPU, one thread (latency measured by the worker)", "", 2.5e9,
-           16 * kGiB, 64 * kGiB, Costs(1.0, 1.0, 1.0, 1.0, 1.0), Costs(0.5, 0.5, 0.5, 0.5, 1.0),
+           16 * kGiB, 64 * kGiB, Costs(3.6, 3.6, 3.6, 3.6, 1.0), Costs(0.37, 0.37, 0.37, 0.37, 1.0),
            0.01),
   };
 }
