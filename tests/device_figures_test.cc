@@ -12,6 +12,7 @@
 #include "impulse/impulse_spec.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/temp_dir.h"
+#include "worker/export/c_emitter.h"
 #include "worker/int8/quantizer.h"
 
 namespace impulse::worker::device {
@@ -130,6 +131,43 @@ TEST(DeviceFiguresTest, ExampleOnEveryBuiltinDevice) {
   }
   EXPECT_NEAR(int8_ms["cortex-m7-216mhz"] / int8_ms["cortex-m7-480mhz"], 480.0 / 216, 1e-9);
   EXPECT_GT(int8_ms["cortex-m4f-80mhz"], int8_ms["cortex-m7-216mhz"]);
+}
+
+// The emitted C library compiles, its measured flash holds at least its
+// constants, and the arena the RAM figure counts is model.h's.
+TEST(DeviceFiguresTest, MeasuredFlashOfTheEmittedLibraryAndItsArena) {
+  const ExampleModel example = MakeExample();
+  testing::TempDir dir;
+  ASSERT_TRUE(exporters::WriteCLibrary(example.int8, dir.path()).ok());
+  std::ifstream header(dir.path() + "/model.h");
+  std::string line;
+  uint64_t arena_in_header = 0;
+  while (std::getline(header, line)) {
+    const std::string key = "#define IMPULSE_MODEL_ARENA_BYTES ";
+    if (line.rfind(key, 0) == 0) arena_in_header = std::stoull(line.substr(key.size()));
+  }
+  auto estimate = EstimateDevice(example.graph, *DeviceCatalog::Builtin().Find("cortex-m4f-80mhz"),
+                                 Precision::kInt8);
+  ASSERT_TRUE(estimate.ok());
+  EXPECT_EQ(arena_in_header, estimate->arena_bytes);
+
+  const DeviceCatalog catalog = DeviceCatalog::Builtin();
+  for (const char* id : {"host", "cortex-m4f-80mhz"}) {
+    auto report = MeasureDeviceFigures(example.graph, example.int8, dir.path(), *catalog.Find(id),
+                                       {.repeats = 1});
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_TRUE(report->warnings.empty()) << report->warnings[0];
+    EXPECT_EQ(report->int8.flash_source().rfind("measured: ", 0), 0u);
+    uint64_t weight_bytes = 0;
+    for (const auto& op : example.int8.ops) weight_bytes += op.weights.size();
+    EXPECT_GT(report->int8.flash_bytes(), weight_bytes);  // the weights are in the object
+    EXPECT_EQ(report->int8.ram_bytes(), estimate->ram_bytes);
+    std::printf("%s: int8 flash %lu B (%s), float32 flash %lu B; estimate %lu B\n", id,
+                static_cast<unsigned long>(report->int8.flash_bytes()),
+                report->int8.flash_source().c_str(),
+                static_cast<unsigned long>(report->float32.flash_bytes()),
+                static_cast<unsigned long>(estimate->flash_bytes));
+  }
 }
 
 TEST(DeviceFiguresTest, TaskDeviceIsTheSpecsElseTheBuiltinCatalogs) {
