@@ -153,6 +153,7 @@ torch::Tensor GraphModuleImpl::forward(torch::Tensor x) {
         throw std::runtime_error("GraphModule: layer " + l.name() + " has an unknown kind");
     }
     outputs[i] = std::move(out);
+    if (observer_) observer_(i, outputs[i]);
     // Free activations nobody reads any more: MobileNets keep few alive.
     for (int j : node.inputs) {
       if (nodes_[j].last_use <= i) outputs[j] = torch::Tensor();
@@ -237,6 +238,24 @@ void GraphModuleImpl::ExportWeights(v1::Model* model) {
     for (uint32_t d : spec.shape) t->add_shape(d);
     t->set_data(value.data_ptr<float>(), static_cast<size_t>(value.numel()) * sizeof(float));
   }
+}
+
+Result<GraphModule> LoadEvalModule(const v1::Model& model,
+                                   const std::vector<uint32_t>& input_shape) {
+  IMPULSE_ASSIGN_OR_RETURN(model::LayerGraph graph, model::LayerGraph::FromModel(model));
+  IMPULSE_RETURN_IF_ERROR(graph.CheckWeights());
+  if (graph.input_shape() != input_shape) {
+    return InvalidArgument("features: shape " + model::ShapeString(input_shape) +
+                           " does not match the model's input " +
+                           model::ShapeString(graph.input_shape()));
+  }
+  if (model.input_normalization() != "pixels/255") {
+    return InvalidArgument("input_normalization: unknown '" + model.input_normalization() + "'");
+  }
+  GraphModule module(graph);
+  IMPULSE_RETURN_IF_ERROR(module->LoadWeights(model));
+  module->eval();
+  return module;
 }
 
 }  // namespace impulse::worker::training

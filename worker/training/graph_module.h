@@ -14,6 +14,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,13 @@ class GraphModuleImpl : public torch::nn::Module {
   // Parameters by weight name, and buffers (running stats) by weight name.
   std::map<std::string, torch::Tensor> NamedState();
 
+  // Called by forward() with each layer's output ([B, ...], possibly
+  // channels-last) right after the layer ran, for calibration and per-layer
+  // error analysis (worker/training/calibration.h). Unset (the default, and
+  // always in training) it costs one branch per layer.
+  using LayerObserver = std::function<void(int layer, const torch::Tensor& output)>;
+  void SetLayerObserver(LayerObserver observer) { observer_ = std::move(observer); }
+
  private:
   struct Node {
     v1::Layer layer;
@@ -71,7 +79,16 @@ class GraphModuleImpl : public torch::nn::Module {
   // (channels-last): oneDNN's depthwise and pointwise kernels are ~1.4x
   // faster so on CPU (bench/README.md); the small default CNN stays NCHW.
   bool channels_last_ = false;
+  LayerObserver observer_;
 };
 TORCH_MODULE(GraphModule);
+
+// The trained `model` as a module in eval mode (dropout off, batch norms on
+// their running statistics) for inputs of [C, H, W] `input_shape`, pixels
+// scaled as model.input_normalization says. InvalidArgument when the model
+// is malformed, lacks a weight tensor, has another input shape or an
+// unknown normalization.
+Result<GraphModule> LoadEvalModule(const v1::Model& model,
+                                   const std::vector<uint32_t>& input_shape);
 
 }  // namespace impulse::worker::training

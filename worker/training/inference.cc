@@ -2,7 +2,6 @@
 
 #include <torch/torch.h>
 
-#include "impulse/model/layer_graph.h"
 #include "worker/training/graph_module.h"
 
 namespace impulse::worker::training {
@@ -14,22 +13,10 @@ Result<std::vector<std::vector<float>>> PredictUnguarded(const v1::Model& model,
                                                          const features::FeatureMatrix& fm,
                                                          const std::vector<uint64_t>& rows,
                                                          int threads) {
-  IMPULSE_ASSIGN_OR_RETURN(model::LayerGraph graph, model::LayerGraph::FromModel(model));
-  IMPULSE_RETURN_IF_ERROR(graph.CheckWeights());
   const auto& shape = fm.shape();
-  const auto input = graph.input_shape();
-  if (input[0] != shape.channels || input[1] != shape.height || input[2] != shape.width) {
-    return InvalidArgument("features: shape [" + std::to_string(shape.channels) + "," +
-                           std::to_string(shape.height) + "," + std::to_string(shape.width) +
-                           "] does not match the model's input " + model::ShapeString(input));
-  }
-  if (model.input_normalization() != "pixels/255") {
-    return InvalidArgument("input_normalization: unknown '" + model.input_normalization() + "'");
-  }
+  IMPULSE_ASSIGN_OR_RETURN(GraphModule module,
+                           LoadEvalModule(model, {shape.channels, shape.height, shape.width}));
   torch::set_num_threads(std::max(1, threads));
-  GraphModule module(graph);
-  IMPULSE_RETURN_IF_ERROR(module->LoadWeights(model));
-  module->eval();
   torch::NoGradGuard no_grad;
 
   const int64_t row_bytes = static_cast<int64_t>(shape.row_bytes());
