@@ -144,25 +144,44 @@ TEST_F(EvaluateExportTest, WritesValidArtifacts) {
     EXPECT_GT(a.size(), 0u);
   }
   EXPECT_THAT(names, UnorderedElementsAre("model_f32.onnx", "confusion_matrix_f32.png",
-                                          "training_curves.png"));
+                                          "training_curves.png", "confusion_matrix_i8.png",
+                                          "model_i8/model.h", "model_i8/model.c", "model_i8.onnx"));
   std::ifstream in(ArtifactPath(*output, "model_f32.onnx"), std::ios::binary);
   onnx::ModelProto onnx_model;
   ASSERT_TRUE(onnx_model.ParseFromIstream(&in));
   EXPECT_TRUE(exporters::CheckOnnxModel(onnx_model).ok());
-  for (const char* png : {"confusion_matrix_f32.png", "training_curves.png"}) {
+  for (const char* png :
+       {"confusion_matrix_f32.png", "training_curves.png", "confusion_matrix_i8.png"}) {
     const cv::Mat image = cv::imread(ArtifactPath(*output, png));
     EXPECT_FALSE(image.empty()) << png;
   }
-  EXPECT_EQ(output->results().warnings_size(), 0);
+  // The int8 stage's only: the 72 training rows are fewer than the 500
+  // calibration rows asked, and this untrained model's argmax flips on
+  // near-ties (tests/evaluate_int8_test.cc checks a trained one).
+  for (const auto& warning : output->results().warnings()) {
+    EXPECT_THAT(warning, ::testing::StartsWith("int8: ")) << warning;
+  }
+  EXPECT_THAT(output->results().warnings(),
+              ::testing::Contains(HasSubstr("calibrated on 72 training rows, fewer than the 500")));
+}
+
+TEST_F(EvaluateExportTest, ReportsInt8MetricsOnTheSameRows) {
+  auto output = EvaluateAndExport(spec_, ctx_);
+  ASSERT_TRUE(output.ok()) << output.status().ToString();
+  const v1::JobResults& r = output->results();
+  EXPECT_EQ(r.int8().validation().samples(), r.float32().validation().samples());
+  EXPECT_EQ(r.int8().test().samples(), 30u);
+  EXPECT_EQ(r.int8().test().confusion().counts_size(), 9);
+  EXPECT_THAT(r.quantization_method(),
+              ::testing::AnyOf("minmax", ::testing::StartsWith("percentile(")));
 }
 
 TEST_F(EvaluateExportTest, WithoutATrainingLogWarnsAndStillDrawsTheCurves) {
   spec_.mutable_dependency_results()->clear_training_log();
   auto output = EvaluateAndExport(spec_, ctx_);
   ASSERT_TRUE(output.ok()) << output.status().ToString();
-  ASSERT_EQ(output->results().warnings_size(), 1);
-  EXPECT_THAT(output->results().warnings(0), HasSubstr("training_curves.png"));
-  EXPECT_EQ(output->artifacts_size(), 3);
+  EXPECT_THAT(output->results().warnings(), ::testing::Contains(HasSubstr("training_curves.png")));
+  EXPECT_EQ(output->artifacts_size(), 7);
 }
 
 TEST_F(EvaluateExportTest, RefusesMissingInputsAndAModelOfOtherLabels) {

@@ -1,14 +1,16 @@
 #include "worker/evaluation/evaluate_export.h"
 
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "impulse/impulse_spec.h"
 #include "impulse/model/layer_graph.h"
+#include "worker/device/device_figures.h"
+#include "worker/evaluation/evaluate_int8.h"
 #include "worker/evaluation/plots.h"
 #include "worker/evaluation/split_metrics.h"
+#include "worker/evaluation/stage.h"
 #include "worker/export/onnx_export.h"
 #include "worker/features/feature_matrix.h"
 #include "worker/training/inference.h"
@@ -23,16 +25,6 @@ using features::FeatureMatrix;
 constexpr size_t kChunkRows = 2048;
 // Share of the task's progress the float32 stage takes; int8 gets the rest.
 constexpr double kFloatShare = 0.8;
-
-// Everything both precisions evaluate on, loaded once.
-struct Inputs {
-  v1::Impulse impulse;  // with defaults
-  model::LayerGraph graph;
-  FeatureMatrix features;
-  training::RowSplit split;
-  std::vector<std::string> labels;
-  std::vector<v1::EpochStats> training_log;
-};
 
 template <typename Message>
 Result<Message> ReadProtoBlob(TaskContext& ctx, const v1::TaskSpec& spec, const std::string& input,
@@ -56,7 +48,8 @@ std::string LabelList(const std::vector<std::string>& labels) {
   return "[" + out + "]";
 }
 
-Result<Inputs> LoadInputs(const v1::TaskSpec& spec, TaskContext& ctx, v1::JobResults& results) {
+Result<EvaluationInputs> LoadInputs(const v1::TaskSpec& spec, TaskContext& ctx,
+                                    v1::JobResults& results) {
   IMPULSE_ASSIGN_OR_RETURN(v1::Model model,
                            ReadProtoBlob<v1::Model>(ctx, spec, "model", "impulse.v1.Model"));
   auto features_sha = spec.inputs().find("features");
@@ -93,17 +86,21 @@ Result<Inputs> LoadInputs(const v1::TaskSpec& spec, TaskContext& ctx, v1::JobRes
     results.add_warnings(
         "training_curves.png: the train task reported no epochs, so the picture is empty");
   }
-  return Inputs{.impulse = impulse,
-                .graph = std::move(graph).value(),
-                .features = std::move(fm),
-                .split = std::move(split),
-                .labels = std::move(labels),
-                .training_log = std::move(log)};
+  auto target = device::TaskDevice(spec);
+  if (!target.ok()) results.add_warnings("device: " + target.status().message() + "; no figures");
+  return EvaluationInputs{.impulse = impulse,
+                          .graph = std::move(graph).value(),
+                          .features = std::move(fm),
+                          .split = std::move(split),
+                          .labels = std::move(labels),
+                          .training_log = std::move(log),
+                          .device = target.ok() ? *target : v1::Device()};
 }
 
 // Scores `rows` with the float32 model; progress runs from `progress_from`
 // over `progress_span` of the task.
-Result<v1::SplitMetrics> EvaluateFloat(const Inputs& in, const std::vector<uint64_t>& rows,
+Result<v1::SplitMetrics> EvaluateFloat(const EvaluationInputs& in,
+                                       const std::vector<uint64_t>& rows,
                                        const std::string& split_name, TaskContext& ctx,
                                        double progress_from, double progress_span) {
   SplitMetricsAccumulator metrics(in.labels, ScoreKind::kLogits);
@@ -123,22 +120,8 @@ Result<v1::SplitMetrics> EvaluateFloat(const Inputs& in, const std::vector<uint6
   return metrics.Finish();
 }
 
-// Uploads the file at `path` as the artifact `name`.
-Status AddArtifact(TaskContext& ctx, const std::string& path, const std::string& name,
-                   v1::TaskOutput& output) {
-  IMPULSE_ASSIGN_OR_RETURN(std::string sha256, ctx.PutBlob(path));
-  std::error_code error;
-  const uintmax_t size = std::filesystem::file_size(path, error);
-  if (error) return Internal("cannot stat " + path + ": " + error.message());
-  v1::Artifact* artifact = output.add_artifacts();
-  artifact->set_name(name);
-  artifact->set_sha256(sha256);
-  artifact->set_size(size);
-  return Status::Ok();
-}
-
 // The float32 stage: metrics of both splits and the float32 artifacts.
-Status Float32Stage(const Inputs& in, TaskContext& ctx, v1::TaskOutput& output) {
+Status Float32Stage(const EvaluationInputs& in, TaskContext& ctx, v1::TaskOutput& output) {
   const double validation_share =
       in.split.validation.size() + in.split.test.size() == 0
           ? 0.5
@@ -181,11 +164,17 @@ Status Float32Stage(const Inputs& in, TaskContext& ctx, v1::TaskOutput& output) 
 Result<v1::TaskOutput> EvaluateAndExportUnguarded(const v1::TaskSpec& spec, TaskContext& ctx) {
   v1::TaskOutput output;
   v1::JobResults& results = *output.mutable_results();
-  IMPULSE_ASSIGN_OR_RETURN(Inputs inputs, LoadInputs(spec, ctx, results));
+  IMPULSE_ASSIGN_OR_RETURN(EvaluationInputs inputs, LoadInputs(spec, ctx, results));
   for (const auto& label : inputs.labels) results.add_labels(label);
   ctx.Log("evaluating on " + std::to_string(inputs.split.validation.size()) + " validation and " +
           std::to_string(inputs.split.test.size()) + " test rows");
   IMPULSE_RETURN_IF_ERROR(Float32Stage(inputs, ctx, output));
+  IMPULSE_RETURN_IF_ERROR(Int8Stage(inputs, Int8Options{}, ctx, kFloatShare, output));
+  // The int8 stage adds both precisions' device figures; without an int8
+  // model, float32's alone.
+  if (results.target().empty() && !inputs.device.id().empty()) {
+    device::AddDeviceFigures(inputs.device, inputs.graph, nullptr, "", results);
+  }
   ctx.ReportProgress(1.0, "done");
   return output;
 }

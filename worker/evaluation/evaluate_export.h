@@ -20,10 +20,14 @@
 //   4. Artifacts: model_f32.onnx (worker/export/onnx_export.h, checked by
 //      libonnx), confusion_matrix_f32.png (the test set; the validation set
 //      when there is no test row), training_curves.png.
-//   5. int8 (a later issue): quantize, evaluate with the integer kernels,
-//      fill results.int8 and add model_i8.onnx, confusion_matrix_i8.png and
-//      model_i8/ — a second stage over the same loaded inputs and split.
-// Output: results.labels, results.float32.{validation,test}, the artifacts.
+//   5. int8 (evaluate_int8.h): calibrate on training rows, quantize,
+//      evaluate the same rows with the integer interpreter, fill
+//      results.int8 and results.quantization_method, and add
+//      confusion_matrix_i8.png, model_i8/model.h, model_i8/model.c and
+//      model_i8.onnx — a second stage over the same loaded inputs and split.
+// Output: results.labels, results.float32.{validation,test},
+// results.int8.{validation,test}, results.quantization_method,
+// results.warnings, the artifacts.
 // results.training_log is left to the train task (repeated results are
 // concatenated when the coordinator merges task outputs).
 //
@@ -33,7 +37,8 @@
 // ctx.StopRequested(); a blob error as ctx returned it; Internal when an
 // artifact cannot be written or the exported ONNX fails the checker.
 //
-// Uses ctx.Threads() LibTorch threads for inference.
+// Uses ctx.Threads() LibTorch threads for float inference and calibration,
+// and as many threads for integer inference.
 #pragma once
 
 #include "impulse/status.h"
