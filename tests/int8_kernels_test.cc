@@ -172,7 +172,9 @@ void RunConvCase(const ConvCase& t) {
   p.output_zero_point = out_zp;
   p.activation_min = -100;
   p.activation_max = 120;
-  p.weights = weights.data();
+  std::vector<int8_t> packed(ic_conv2d_packed_size(&p.window));
+  ic_conv2d_pack_weights(&p.window, weights.data(), packed.data());
+  p.weights = t.depthwise ? weights.data() : packed.data();
   p.bias = folded.data();
   p.output_multiplier = mult.data();
   p.output_shift = shift.data();

@@ -96,7 +96,10 @@ std::string AppendParams(std::string& out, const std::string& id, const KernelOp
 
     std::string operator()(const ic_conv_params& p) const {
       const size_t channels = k.bias.size();
-      AppendArray(out, "int8_t", id + "_weights", q.weights.data(), q.weights.size());
+      const bool packed = k.kind == model::OpKind::kConv2D;
+      AppendArray(out, "int8_t", id + "_weights",
+                  packed ? k.packed_weights.data() : q.weights.data(),
+                  packed ? k.packed_weights.size() : q.weights.size());
       AppendArray(out, "int32_t", id + "_bias", k.bias.data(), channels);
       AppendArray(out, "int32_t", id + "_multiplier", k.multipliers.data(), channels);
       AppendArray(out, "int32_t", id + "_shift", k.shifts.data(), channels);

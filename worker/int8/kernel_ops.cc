@@ -63,6 +63,11 @@ KernelParams Params(const QuantizedOp& op, const std::vector<Shape>& in,
       p.activation_min = op.activation_min;
       p.activation_max = op.activation_max;
       p.weights = op.weights.data();
+      if (op.op.kind == model::OpKind::kConv2D) {
+        k.packed_weights.resize(ic_conv2d_packed_size(&p.window));
+        ic_conv2d_pack_weights(&p.window, op.weights.data(), k.packed_weights.data());
+        p.weights = k.packed_weights.data();
+      }
       p.bias = k.bias.data();
       p.output_multiplier = k.multipliers.data();
       p.output_shift = k.shifts.data();

@@ -6,8 +6,9 @@
 //
 // Derived here (at export time, so the kernels never do it): biases with the
 // input zero point folded in (bias - input_zero_point * sum(weights), in
-// int64, saturated to int32), multipliers and shifts as separate int32
-// arrays, geometry from the ops' input shapes.
+// int64, saturated to int32), conv2d weights packed in output-channel
+// blocks, multipliers and shifts as separate int32 arrays, geometry from the
+// ops' input shapes.
 //
 // Thread safety: immutable after BuildKernelOps. The params point into the
 // KernelOp's own vectors and into the model's weights and exp tables: the
@@ -36,8 +37,9 @@ struct KernelOp {
   model::OpKind kind = model::OpKind::kConv2D;
   std::vector<int> inputs;  // op indices; -1 = the model input
   // Owned tables the params point into (conv, depthwise, dense).
-  std::vector<int32_t> bias;         // zero point folded in
-  std::vector<int32_t> multipliers;  // per channel (dense: one)
+  std::vector<int8_t> packed_weights;  // conv2d: ic_conv2d_pack_weights' layout
+  std::vector<int32_t> bias;           // zero point folded in
+  std::vector<int32_t> multipliers;    // per channel (dense: one)
   std::vector<int32_t> shifts;
   KernelParams params;
 };

@@ -10,37 +10,41 @@
  * A compiler where it is not fails here rather than computing wrong. */
 typedef char ic_requires_arithmetic_right_shift[(-1 >> 1) == -1 ? 1 : -1];
 
-/* Output pixels a convolution computes per pass over its weights: their
- * accumulators stay in registers while each weight is loaded once. */
+/* Output pixels of a row a depthwise convolution computes per pass over its
+ * kernel: their accumulators stay in registers while each weight is loaded
+ * once. */
 #define IC_TILE 16
 
-IC_KERNEL int32_t ic_rounding_doubling_high_mul(int32_t a, int32_t b) {
+/* --- requantization ------------------------------------------------------------
+ * The kernels call these static inline versions (inlined into their loops);
+ * the IC_KERNEL functions below expose the same code for tests. */
+
+static inline int32_t ic_high_mul(int32_t a, int32_t b) {
   int64_t ab;
   int64_t nudge;
   if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
   ab = (int64_t)a * (int64_t)b;
   nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-  /* C99 division truncates toward zero: with the nudge, rounds half away. */
+  /* C99 division truncates toward zero: with this nudge, ties go up. */
   return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
 }
 
-IC_KERNEL int32_t ic_rounding_divide_by_pot(int32_t x, int32_t exponent) {
+static inline int32_t ic_divide_by_pot(int32_t x, int32_t exponent) {
   const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
   const int32_t remainder = x & mask;
   const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
   return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-IC_KERNEL int32_t ic_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
-                                                      int32_t shift) {
+static inline int32_t ic_scale(int32_t x, int32_t multiplier, int32_t shift) {
   if (shift > 0) {
     /* A multiplier above 1: saturate the pre-shift instead of wrapping. */
     int64_t shifted = (int64_t)x * ((int64_t)1 << shift);
     if (shifted > INT32_MAX) shifted = INT32_MAX;
     if (shifted < INT32_MIN) shifted = INT32_MIN;
-    return ic_rounding_doubling_high_mul((int32_t)shifted, multiplier);
+    return ic_high_mul((int32_t)shifted, multiplier);
   }
-  return ic_rounding_divide_by_pot(ic_rounding_doubling_high_mul(x, multiplier), -shift);
+  return ic_divide_by_pot(ic_high_mul(x, multiplier), -shift);
 }
 
 static inline int8_t ic_clamp_to(int32_t value, int32_t low, int32_t high) {
@@ -49,162 +53,270 @@ static inline int8_t ic_clamp_to(int32_t value, int32_t low, int32_t high) {
   return (int8_t)value;
 }
 
-IC_KERNEL int8_t ic_requantize(int32_t x, int32_t multiplier, int32_t shift,
-                               int32_t output_zero_point, int32_t activation_min,
-                               int32_t activation_max) {
-  const int32_t scaled = ic_multiply_by_quantized_multiplier(x, multiplier, shift);
-  return ic_clamp_to(scaled + output_zero_point, activation_min, activation_max);
+static inline int8_t ic_requant(int32_t x, int32_t multiplier, int32_t shift,
+                                int32_t output_zero_point, int32_t activation_min,
+                                int32_t activation_max) {
+  return ic_clamp_to(ic_scale(x, multiplier, shift) + output_zero_point, activation_min,
+                     activation_max);
 }
 
-IC_KERNEL int32_t ic_rounding_divide(int32_t sum, int32_t count) {
+static inline int32_t ic_divide_rounded(int32_t sum, int32_t count) {
   return sum >= 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
 }
 
-/* --- convolution ------------------------------------------------------------ */
+IC_KERNEL int32_t ic_rounding_doubling_high_mul(int32_t a, int32_t b) { return ic_high_mul(a, b); }
 
-/* Adds the window sums of `count` output pixels of one row, whose windows lie
- * wholly inside the input, to acc[0..count). `input` is the first of
- * `channels` planes, (row, col) the top-left input cell of the first window,
- * `weights` the [channels, kh, kw] kernel of one output channel. */
-static inline void ic_conv_tile(const ic_window* w, const int8_t* input, uint32_t channels,
-                                const int8_t* weights, uint32_t row, uint32_t col, uint32_t count,
-                                int32_t* acc) {
+IC_KERNEL int32_t ic_rounding_divide_by_pot(int32_t x, int32_t exponent) {
+  return ic_divide_by_pot(x, exponent);
+}
+
+IC_KERNEL int32_t ic_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
+                                                      int32_t shift) {
+  return ic_scale(x, multiplier, shift);
+}
+
+IC_KERNEL int8_t ic_requantize(int32_t x, int32_t multiplier, int32_t shift,
+                               int32_t output_zero_point, int32_t activation_min,
+                               int32_t activation_max) {
+  return ic_requant(x, multiplier, shift, output_zero_point, activation_min, activation_max);
+}
+
+IC_KERNEL int32_t ic_rounding_divide(int32_t sum, int32_t count) {
+  return ic_divide_rounded(sum, count);
+}
+
+/* --- conv2d ------------------------------------------------------------------
+ * One output pixel at a time, IC_CONV_BLOCK output channels at once: each
+ * input value is loaded once per block and multiplied by the block's
+ * contiguous weights (the packed layout), a loop of constant length that
+ * compilers vectorize. The bias arrives with -input_zero_point * sum(all
+ * weights) folded in, so a window inside the input needs only raw products
+ * sum(w * x); a border window reads its padded cells as the zero point. */
+
+IC_KERNEL uint32_t ic_conv2d_packed_size(const ic_window* w) {
+  const uint32_t blocks = (w->output_channels + IC_CONV_BLOCK - 1) / IC_CONV_BLOCK;
+  return blocks * IC_CONV_BLOCK * w->input_channels * w->kernel_height * w->kernel_width;
+}
+
+IC_KERNEL void ic_conv2d_pack_weights(const ic_window* w, const int8_t* oihw, int8_t* packed) {
+  const uint32_t cells = w->input_channels * w->kernel_height * w->kernel_width;
+  const uint32_t padded = ic_conv2d_packed_size(w) / cells;
+  uint32_t o, cell;
+  for (o = 0; o < padded; ++o) {
+    for (cell = 0; cell < cells; ++cell) {
+      packed[((o / IC_CONV_BLOCK) * cells + cell) * IC_CONV_BLOCK + o % IC_CONV_BLOCK] =
+          o < w->output_channels ? oihw[o * cells + cell] : 0;
+    }
+  }
+}
+
+/* acc[j] += sum over the window at (row, col), wholly inside the input, of
+ * w[j] * x; `weights` is one packed block. */
+static inline void ic_conv_block_inside(const ic_window* w, const int8_t* input,
+                                        const int8_t* weights, uint32_t row, uint32_t col,
+                                        int32_t* acc) {
   const uint32_t plane = w->input_height * w->input_width;
-  const uint32_t stride = w->stride_width;
   uint32_t c, ky, kx, j;
-  for (c = 0; c < channels; ++c) {
+  for (c = 0; c < w->input_channels; ++c) {
     for (ky = 0; ky < w->kernel_height; ++ky) {
-      const int8_t* in_row = input + c * plane + (row + ky) * w->input_width + col;
-      const int8_t* w_row = weights + (c * w->kernel_height + ky) * w->kernel_width;
+      const int8_t* x = input + c * plane + (row + ky) * w->input_width + col;
       for (kx = 0; kx < w->kernel_width; ++kx) {
-        const int32_t weight = w_row[kx];
-        const int8_t* x = in_row + kx;
-        if (stride == 1) {
-          for (j = 0; j < count; ++j) acc[j] += weight * x[j];
-        } else {
-          for (j = 0; j < count; ++j) acc[j] += weight * x[j * stride];
-        }
+        const int32_t value = x[kx];
+        for (j = 0; j < IC_CONV_BLOCK; ++j) acc[j] += weights[j] * value;
+        weights += IC_CONV_BLOCK;
       }
     }
   }
 }
 
-/* The window sum of one output pixel whose window may reach into the
- * padding, where a cell reads as the input zero point. */
-static inline int32_t ic_conv_border_pixel(const ic_window* w, const int8_t* input,
-                                           uint32_t channels, const int8_t* weights,
-                                           int32_t input_zero_point, int32_t row, int32_t col) {
+/* The same for a window that reaches into the padding. */
+static inline void ic_conv_block_border(const ic_window* w, const int8_t* input,
+                                        const int8_t* weights, int32_t input_zero_point,
+                                        int32_t row, int32_t col, int32_t* acc) {
   const uint32_t plane = w->input_height * w->input_width;
-  int32_t acc = 0;
-  uint32_t c, ky, kx;
-  for (c = 0; c < channels; ++c) {
+  uint32_t c, ky, kx, j;
+  for (c = 0; c < w->input_channels; ++c) {
     for (ky = 0; ky < w->kernel_height; ++ky) {
       const int32_t y = row + (int32_t)ky;
-      const int8_t* w_row = weights + (c * w->kernel_height + ky) * w->kernel_width;
       const int row_inside = y >= 0 && y < (int32_t)w->input_height;
       for (kx = 0; kx < w->kernel_width; ++kx) {
         const int32_t x = col + (int32_t)kx;
         const int32_t value = row_inside && x >= 0 && x < (int32_t)w->input_width
                                   ? input[c * plane + (uint32_t)y * w->input_width + (uint32_t)x]
                                   : input_zero_point;
-        acc += w_row[kx] * value;
+        for (j = 0; j < IC_CONV_BLOCK; ++j) acc[j] += weights[j] * value;
+        weights += IC_CONV_BLOCK;
       }
+    }
+  }
+}
+
+IC_KERNEL void ic_conv2d(const ic_conv_params* params, const int8_t* input, int8_t* output) {
+  const ic_window* w = &params->window;
+  const uint32_t cells = w->input_channels * w->kernel_height * w->kernel_width;
+  const uint32_t out_plane = w->output_height * w->output_width;
+  uint32_t block, oy, ox, j;
+  for (block = 0; block < w->output_channels; block += IC_CONV_BLOCK) {
+    const int8_t* weights = params->weights + block * cells;
+    const uint32_t count =
+        w->output_channels - block < IC_CONV_BLOCK ? w->output_channels - block : IC_CONV_BLOCK;
+    for (oy = 0; oy < w->output_height; ++oy) {
+      const int32_t row = (int32_t)(oy * w->stride_height) - (int32_t)w->pad_top;
+      const int rows_inside = row >= 0 && row + w->kernel_height <= w->input_height;
+      for (ox = 0; ox < w->output_width; ++ox) {
+        const int32_t col = (int32_t)(ox * w->stride_width) - (int32_t)w->pad_left;
+        int8_t* out = output + block * out_plane + oy * w->output_width + ox;
+        int32_t acc[IC_CONV_BLOCK];
+        for (j = 0; j < IC_CONV_BLOCK; ++j) acc[j] = 0;
+        if (rows_inside && col >= 0 && (uint32_t)col + w->kernel_width <= w->input_width) {
+          ic_conv_block_inside(w, input, weights, (uint32_t)row, (uint32_t)col, acc);
+        } else {
+          ic_conv_block_border(w, input, weights, params->input_zero_point, row, col, acc);
+        }
+        for (j = 0; j < count; ++j) {
+          out[j * out_plane] =
+              ic_requant(params->bias[block + j] + acc[j], params->output_multiplier[block + j],
+                         params->output_shift[block + j], params->output_zero_point,
+                         params->activation_min, params->activation_max);
+        }
+      }
+    }
+  }
+}
+
+/* --- depthwise conv2d -----------------------------------------------------------
+ * One channel at a time, along output rows: tiles of IC_TILE (then 4, then
+ * 1) pixels per pass over the kernel where their windows lie inside the
+ * input's columns, one pixel at a time at the borders. With the folded bias,
+ * a window reaching into the padding adds zp * (sum of its padded cells'
+ * weights): rows of the window are clipped once per output row, columns per
+ * border pixel. */
+
+/* The kernel `k` [kh, kw] summed over rows [ky0, ky1) and columns [kx0, kx1). */
+static inline int32_t ic_kernel_sum(const ic_window* w, const int8_t* k, uint32_t ky0, uint32_t ky1,
+                                    uint32_t kx0, uint32_t kx1) {
+  int32_t sum = 0;
+  uint32_t ky, kx;
+  for (ky = ky0; ky < ky1; ++ky) {
+    for (kx = kx0; kx < kx1; ++kx) sum += k[ky * w->kernel_width + kx];
+  }
+  return sum;
+}
+
+/* acc[0..n) += sum of w * x for n pixels of one output row over kernel
+ * rows [ky0, ky1) and every kernel column. `row` is the input row of kernel
+ * row 0, `col` the input column of the first pixel's kernel column 0 (all of
+ * these columns lie inside the input). Called with constant n (IC_TILE, 4,
+ * 1), which keeps the accumulators in registers once inlined. */
+static inline void ic_depthwise_tile(const ic_window* w, const int8_t* plane, const int8_t* k,
+                                     int32_t row, uint32_t ky0, uint32_t ky1, uint32_t col,
+                                     uint32_t n, int32_t* acc) {
+  const uint32_t stride = w->stride_width;
+  uint32_t ky, kx, j;
+  for (ky = ky0; ky < ky1; ++ky) {
+    const int8_t* in_row = plane + (uint32_t)(row + (int32_t)ky) * w->input_width + col;
+    for (kx = 0; kx < w->kernel_width; ++kx) {
+      const int32_t weight = k[ky * w->kernel_width + kx];
+      const int8_t* x = in_row + kx;
+      for (j = 0; j < n; ++j) acc[j] += weight * x[j * stride];
+    }
+  }
+}
+
+/* sum of w * (x - zp) over the valid cells of one border pixel's window:
+ * kernel rows [ky0, ky1), the columns of [col, col + kw) inside the input. */
+static inline int32_t ic_depthwise_border(const ic_window* w, const int8_t* plane, const int8_t* k,
+                                          int32_t input_zero_point, int32_t row, uint32_t ky0,
+                                          uint32_t ky1, int32_t col) {
+  const uint32_t kx0 = col < 0 ? (uint32_t)(-col) : 0u;
+  const int32_t right = (int32_t)w->input_width - col;
+  const uint32_t kx1 =
+      right < (int32_t)w->kernel_width ? (uint32_t)(right < 0 ? 0 : right) : w->kernel_width;
+  int32_t acc = 0;
+  uint32_t ky, kx;
+  for (ky = ky0; ky < ky1; ++ky) {
+    const int8_t* in_row = plane + (uint32_t)(row + (int32_t)ky) * w->input_width;
+    for (kx = kx0; kx < kx1; ++kx) {
+      acc +=
+          k[ky * w->kernel_width + kx] * (in_row[(uint32_t)(col + (int32_t)kx)] - input_zero_point);
     }
   }
   return acc;
 }
 
-/* The first output index at or after which a window starts inside the input
- * (start = index * stride - pad >= 0), and the end of the run of windows
- * that also end inside it; lo <= hi <= out. */
-static inline void ic_inside_range(uint32_t in, uint32_t out, uint32_t kernel, uint32_t stride,
-                                   uint32_t pad, uint32_t* lo, uint32_t* hi) {
-  uint32_t first = (pad + stride - 1) / stride;
-  uint32_t end = in + pad >= kernel ? (in + pad - kernel) / stride + 1 : 0;
-  if (first > out) first = out;
-  if (end > out) end = out;
+/* The output columns whose windows lie wholly inside the input:
+ * [*lo, *hi), lo <= hi <= out. */
+static inline void ic_inside_columns(const ic_window* w, uint32_t* lo, uint32_t* hi) {
+  const uint32_t in = w->input_width, kernel = w->kernel_width, stride = w->stride_width;
+  uint32_t first = (w->pad_left + stride - 1) / stride;
+  uint32_t end = in + w->pad_left >= kernel ? (in + w->pad_left - kernel) / stride + 1 : 0;
+  if (first > w->output_width) first = w->output_width;
+  if (end > w->output_width) end = w->output_width;
   if (end < first) end = first;
   *lo = first;
   *hi = end;
 }
 
-/* One output channel: `channels` input planes (conv: all of them;
- * depthwise: its own) against one kernel. */
-static inline void ic_conv_channel(const ic_conv_params* p, const ic_window* w, const int8_t* input,
-                                   uint32_t channels, uint32_t o, int8_t* output) {
-  const int8_t* weights = p->weights + o * channels * w->kernel_height * w->kernel_width;
-  const int32_t bias = p->bias[o];
-  const int32_t multiplier = p->output_multiplier[o];
-  const int32_t shift = p->output_shift[o];
-  int8_t* out = output + o * w->output_height * w->output_width;
-  uint32_t row_lo, row_hi, col_lo, col_hi, oy, ox, j;
+/* Output channel c of a depthwise conv. */
+static inline void ic_depthwise_channel(const ic_conv_params* p, const int8_t* input, uint32_t c,
+                                        int8_t* output) {
+  const ic_window* w = &p->window;
+  const int8_t* plane = input + c * w->input_height * w->input_width;
+  const int8_t* k = p->weights + c * w->kernel_height * w->kernel_width;
+  const int32_t zp = p->input_zero_point;
+  const int32_t multiplier = p->output_multiplier[c];
+  const int32_t shift = p->output_shift[c];
+  const int32_t kernel_sum = ic_kernel_sum(w, k, 0, w->kernel_height, 0, w->kernel_width);
+  int8_t* out = output + c * w->output_height * w->output_width;
+  uint32_t col_lo, col_hi, oy, ox, j;
   int32_t acc[IC_TILE];
-  ic_inside_range(w->input_height, w->output_height, w->kernel_height, w->stride_height, w->pad_top,
-                  &row_lo, &row_hi);
-  ic_inside_range(w->input_width, w->output_width, w->kernel_width, w->stride_width, w->pad_left,
-                  &col_lo, &col_hi);
+  ic_inside_columns(w, &col_lo, &col_hi);
   for (oy = 0; oy < w->output_height; ++oy) {
     const int32_t row = (int32_t)(oy * w->stride_height) - (int32_t)w->pad_top;
-    const int row_inside = oy >= row_lo && oy < row_hi;
+    const int32_t below = (int32_t)w->input_height - row;
+    const uint32_t ky0 = row < 0 ? (uint32_t)(-row) : 0u;
+    const uint32_t ky1 =
+        below < (int32_t)w->kernel_height ? (uint32_t)(below < 0 ? 0 : below) : w->kernel_height;
+    /* Kernel rows in the padding: their cells all read as zp. */
+    const int32_t row_bias =
+        p->bias[c] + zp * (kernel_sum - ic_kernel_sum(w, k, ky0, ky1, 0, w->kernel_width));
+    const int32_t border_bias = p->bias[c] + zp * kernel_sum;
     int8_t* out_row = out + oy * w->output_width;
     for (ox = 0; ox < w->output_width;) {
       const int32_t col = (int32_t)(ox * w->stride_width) - (int32_t)w->pad_left;
-      uint32_t count;
-      if (!row_inside || ox < col_lo || ox >= col_hi) {
-        const int32_t sum =
-            ic_conv_border_pixel(w, input, channels, weights, p->input_zero_point, row, col);
-        out_row[ox] = ic_requantize(bias + sum, multiplier, shift, p->output_zero_point,
-                                    p->activation_min, p->activation_max);
+      const uint32_t n = ox < col_lo || ox >= col_hi ? 0
+                         : ox + IC_TILE <= col_hi    ? IC_TILE
+                         : ox + 4 <= col_hi          ? 4
+                                                     : 1;
+      if (n == 0) {
+        const int32_t sum = ic_depthwise_border(w, plane, k, zp, row, ky0, ky1, col);
+        out_row[ox] = ic_requant(border_bias + sum, multiplier, shift, p->output_zero_point,
+                                 p->activation_min, p->activation_max);
         ++ox;
         continue;
       }
-      count = col_hi - ox < IC_TILE ? col_hi - ox : IC_TILE;
-      for (j = 0; j < count; ++j) acc[j] = bias;
-      ic_conv_tile(w, input, channels, weights, (uint32_t)row, (uint32_t)col, count, acc);
-      for (j = 0; j < count; ++j) {
-        out_row[ox + j] = ic_requantize(acc[j], multiplier, shift, p->output_zero_point,
-                                        p->activation_min, p->activation_max);
+      for (j = 0; j < n; ++j) acc[j] = row_bias;
+      if (n == IC_TILE) {
+        ic_depthwise_tile(w, plane, k, row, ky0, ky1, (uint32_t)col, IC_TILE, acc);
+      } else if (n == 4) {
+        ic_depthwise_tile(w, plane, k, row, ky0, ky1, (uint32_t)col, 4, acc);
+      } else {
+        ic_depthwise_tile(w, plane, k, row, ky0, ky1, (uint32_t)col, 1, acc);
       }
-      ox += count;
+      for (j = 0; j < n; ++j) {
+        out_row[ox + j] = ic_requant(acc[j], multiplier, shift, p->output_zero_point,
+                                     p->activation_min, p->activation_max);
+      }
+      ox += n;
     }
-  }
-}
-
-/* A 1x1, stride 1, unpadded window is a matrix product: its planes are one
- * long row, which keeps the tiles full. */
-static inline ic_window ic_flatten_pointwise(const ic_window* w) {
-  ic_window flat = *w;
-  if (w->kernel_height == 1 && w->kernel_width == 1 && w->stride_height == 1 &&
-      w->stride_width == 1 && w->pad_top == 0 && w->pad_left == 0 &&
-      w->output_height == w->input_height && w->output_width == w->input_width) {
-    flat.input_width = flat.output_width = w->input_height * w->input_width;
-    flat.input_height = flat.output_height = 1;
-  }
-  return flat;
-}
-
-IC_KERNEL void ic_conv2d(const ic_conv_params* params, const int8_t* input, int8_t* output) {
-  const ic_window w = ic_flatten_pointwise(&params->window);
-  uint32_t o;
-  for (o = 0; o < w.output_channels; ++o) {
-    ic_conv_channel(params, &w, input, w.input_channels, o, output);
   }
 }
 
 IC_KERNEL void ic_depthwise_conv2d(const ic_conv_params* params, const int8_t* input,
                                    int8_t* output) {
-  const ic_window* w = &params->window;
-  const uint32_t plane = w->input_height * w->input_width;
   uint32_t c;
-  for (c = 0; c < w->output_channels; ++c) {
-    /* Channel c alone: its plane as a one-channel input, its output plane. */
-    ic_conv_params one = *params;
-    one.weights = params->weights + c * w->kernel_height * w->kernel_width;
-    one.bias = params->bias + c;
-    one.output_multiplier = params->output_multiplier + c;
-    one.output_shift = params->output_shift + c;
-    ic_conv_channel(&one, w, input + c * plane, 1, 0,
-                    output + c * w->output_height * w->output_width);
+  for (c = 0; c < params->window.output_channels; ++c) {
+    ic_depthwise_channel(params, input, c, output);
   }
 }
 
@@ -218,8 +330,8 @@ IC_KERNEL void ic_dense(const ic_dense_params* params, const int8_t* input, int8
     int32_t acc = params->bias[u];
     for (i = 0; i < n; ++i) acc += row[i] * input[i];
     output[u] =
-        ic_requantize(acc, params->output_multiplier, params->output_shift,
-                      params->output_zero_point, params->activation_min, params->activation_max);
+        ic_requant(acc, params->output_multiplier, params->output_shift, params->output_zero_point,
+                   params->activation_min, params->activation_max);
   }
 }
 
@@ -231,13 +343,11 @@ IC_KERNEL void ic_add(const ic_add_params* params, const int8_t* input1, const i
   for (i = 0; i < params->size; ++i) {
     const int32_t shifted1 = (input1[i] - params->input1_zero_point) * (1 << IC_ADD_LEFT_SHIFT);
     const int32_t shifted2 = (input2[i] - params->input2_zero_point) * (1 << IC_ADD_LEFT_SHIFT);
-    const int32_t sum = ic_multiply_by_quantized_multiplier(shifted1, params->input1_multiplier,
-                                                            params->input1_shift) +
-                        ic_multiply_by_quantized_multiplier(shifted2, params->input2_multiplier,
-                                                            params->input2_shift);
+    const int32_t sum = ic_scale(shifted1, params->input1_multiplier, params->input1_shift) +
+                        ic_scale(shifted2, params->input2_multiplier, params->input2_shift);
     output[i] =
-        ic_requantize(sum, params->output_multiplier, params->output_shift,
-                      params->output_zero_point, params->activation_min, params->activation_max);
+        ic_requant(sum, params->output_multiplier, params->output_shift, params->output_zero_point,
+                   params->activation_min, params->activation_max);
   }
 }
 
@@ -291,7 +401,7 @@ IC_KERNEL void ic_avg_pool(const ic_pool_params* params, const int8_t* input, in
         for (y = y0; y < y1; ++y) {
           for (x = x0; x < x1; ++x) sum += in[y * w->input_width + x];
         }
-        *output++ = ic_clamp_to(ic_rounding_divide(sum, (int32_t)((y1 - y0) * (x1 - x0))),
+        *output++ = ic_clamp_to(ic_divide_rounded(sum, (int32_t)((y1 - y0) * (x1 - x0))),
                                 params->activation_min, params->activation_max);
       }
     }
@@ -307,7 +417,7 @@ IC_KERNEL void ic_global_avg_pool(const ic_pool_params* params, const int8_t* in
     const int8_t* in = input + c * plane;
     int32_t sum = 0;
     for (i = 0; i < plane; ++i) sum += in[i];
-    output[c] = ic_clamp_to(ic_rounding_divide(sum, (int32_t)plane), params->activation_min,
+    output[c] = ic_clamp_to(ic_divide_rounded(sum, (int32_t)plane), params->activation_min,
                             params->activation_max);
   }
 }

@@ -74,8 +74,10 @@ typedef struct {
  * Overflow: |w * x| <= 128 * 128 = 2^14, so the int32 accumulator holds any
  * window of up to 2^16 cells (conv: in_channels * kernel_h * kernel_w) with
  * a bias below 2^30 in magnitude.
- * Weights: conv OIHW [out, in, kh, kw]; depthwise [C, 1, kh, kw] with
- * output_channels = input_channels. Per output channel multiplier / shift. */
+ * Weights: depthwise [C, kh, kw] (output_channels = input_channels); conv2d
+ * packed by ic_conv2d_pack_weights from OIHW [out, in, kh, kw] (at export
+ * time). Per output channel multiplier / shift. */
+#define IC_CONV_BLOCK 16
 typedef struct {
   ic_window window;
   int32_t input_zero_point;
@@ -87,6 +89,11 @@ typedef struct {
   const int32_t* output_shift;
 } ic_conv_params;
 
+/* conv2d weights packed: output channels in blocks of IC_CONV_BLOCK, each
+ * block [in, kh, kw, IC_CONV_BLOCK] (its channels innermost; zeros past the
+ * last output channel). `packed` holds ic_conv2d_packed_size(w) bytes. */
+IC_KERNEL uint32_t ic_conv2d_packed_size(const ic_window* w);
+IC_KERNEL void ic_conv2d_pack_weights(const ic_window* w, const int8_t* oihw, int8_t* packed);
 IC_KERNEL void ic_conv2d(const ic_conv_params* params, const int8_t* input, int8_t* output);
 IC_KERNEL void ic_depthwise_conv2d(const ic_conv_params* params, const int8_t* input,
                                    int8_t* output);
