@@ -237,6 +237,9 @@ void PrintJob(const v1::Job& job, bool json_output) {
   }
   if (r.float32().has_test()) PrintModelRow("float32", r.float32());
   if (r.int8().has_test()) PrintModelRow("int8", r.int8());
+  if (!r.quantization_method().empty()) {
+    std::printf("  int8 activation ranges: %s\n", r.quantization_method().c_str());
+  }
   PrintClassTable(r);
   for (const auto& warning : r.warnings()) std::printf("  warning: %s\n", warning.c_str());
   for (const auto& artifact : job.artifacts()) {
@@ -285,6 +288,9 @@ Status WriteJobOutputs(const v1::Job& job, v1::BlobService::Stub& blobs,
     }
     const fs::path target = fs::path(out_dir) / relative;
     fs::create_directories(target.parent_path(), error);
+    if (error) {
+      return Internal("cannot create " + target.parent_path().string() + ": " + error.message());
+    }
     IMPULSE_RETURN_IF_ERROR(FetchBlobToFile(blobs, job.project(), artifact.sha256(), target.string()));
   }
   std::ofstream out(fs::path(out_dir) / "metrics.json");

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "impulse/impulse_spec.h"
+#include "impulse/model/fused_ops.h"
 #include "impulse/model/layer_graph.h"
 #include "impulse/sha256.h"
 #include "impulse/task_names.h"
@@ -228,9 +229,12 @@ Result<v1::Job> Scheduler::Submit(const v1::SubmitJobRequest& request) {
                                            job.kind()));
   if (job.kind() == v1::JOB_KIND_TRAIN) {
     // Every architecture error (sizes, widths, layers) is found here, named
-    // by its field, before anything is queued.
-    IMPULSE_RETURN_IF_ERROR(
-        model::BuildGraph(WithDefaults(request.impulse()), dataset->labels_size()).status());
+    // by its field, before anything is queued; so is a layer the int8
+    // engine cannot run, before any training is spent on the model.
+    IMPULSE_ASSIGN_OR_RETURN(
+        model::LayerGraph graph,
+        model::BuildGraph(WithDefaults(request.impulse()), dataset->labels_size()));
+    IMPULSE_RETURN_IF_ERROR(model::FusedOps::FromGraph(graph).status().WithContext("learning"));
   }
   if (!request.save_weights_as().empty()) {
     if (job.kind() != v1::JOB_KIND_TRAIN) {
