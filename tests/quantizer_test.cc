@@ -247,6 +247,33 @@ TEST(QuantizeTest, DenseIsPerTensor) {
   EXPECT_TRUE(q.buffers.empty());  // the only op writes the caller's output
 }
 
+// What the coordinator accepts (it refuses at submit what FusedOps cannot
+// run) the quantizer turns into a model the interpreter and the C emitter
+// take: every builder's graph, at the widths users pick.
+TEST(QuantizeTest, EveryBuiltArchitectureQuantizes) {
+  std::vector<model::LayerGraph> graphs;
+  v1::LearningBlock learning;
+  learning.set_block(v1::LEARNING_KIND_CLASSIFICATION);
+  graphs.push_back(model::BuildClassificationGraph(learning, 1, 32, 32, 10).value());
+  learning.add_conv()->set_filters(8);
+  learning.mutable_conv(0)->set_pool(2);
+  learning.mutable_conv(0)->set_dropout(0.2f);
+  learning.add_dense_layers()->set_neurons(16);
+  graphs.push_back(model::BuildClassificationGraph(learning, 3, 24, 24, 4).value());
+  for (float alpha : {0.25f, 1.0f}) {
+    graphs.push_back(
+        model::BuildMobileNetV1(alpha, 3, 32, 32, 5, {.dense = 16, .dropout = 0.1f}).value());
+  }
+  for (float alpha : {0.35f, 1.0f}) {
+    graphs.push_back(model::BuildMobileNetV2(alpha, 1, 48, 48, 5, {}).value());
+  }
+  for (model::LayerGraph& graph : graphs) {
+    testing::FillRandomWeights(graph, 3);
+    auto q = Quantize(graph, HandRanges(graph), {});
+    EXPECT_TRUE(q.ok()) << graph.model().architecture() << ": " << q.status().ToString();
+  }
+}
+
 TEST(QuantizeTest, RefusesBadRangesAndUnsupportedLayers) {
   const model::LayerGraph graph = EveryKind();
   auto short_ranges = Quantize(graph, std::vector<ActivationRange>(3), {});
