@@ -122,8 +122,8 @@ void ExpectLibraryMatchesInterpreter(const QuantizedModel& model, uint64_t seed)
         {reinterpret_cast<int8_t*>(expected.data()) + i * output_size, output_size});
   }
   WriteFile(dir.path() + "/inputs.bin", inputs);
-  const testing::CommandResult run = testing::RunCommand(
-      "cd " + testing::ShellQuote(dir.path()) + " && ./model inputs.bin outputs.bin");
+  const testing::CommandResult run = testing::RunCommand("cd " + testing::ShellQuote(dir.path()) +
+                                                         " && ./model inputs.bin outputs.bin");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const std::string outputs = ReadFile(dir.path() + "/outputs.bin");
   ASSERT_EQ(outputs.size(), expected.size());
@@ -150,8 +150,7 @@ TEST(CLibraryTest, DefaultClassificationNetworkIsBitExact) {
 
 TEST(CLibraryTest, MobileNetV2IsBitExact) {
   const QuantizedModel model = RandomModel(
-      WithLabels(model::BuildMobileNetV2(0.35f, 3, 32, 32, 5, {.dense = 16, .dropout = 0.1f})),
-      2);
+      WithLabels(model::BuildMobileNetV2(0.35f, 3, 32, 32, 5, {.dense = 16, .dropout = 0.1f})), 2);
   ExpectLibraryMatchesInterpreter(model, 2);
 }
 
@@ -167,6 +166,21 @@ TEST(CLibraryTest, EveryLayerKindIsBitExact) {
   fixture.set_labels(0, "c\"a\\t?");
   const QuantizedModel model = RandomModel(fixture, 4);
   ExpectLibraryMatchesInterpreter(model, 4);
+}
+
+TEST(CLibraryTest, CompilesWithoutWarningsForCortexMAndWithClang) {
+  const QuantizedModel model = RandomModel(testing::EveryLayerKindModel(), 7);
+  testing::TempDir dir;
+  ASSERT_TRUE(worker::exporters::WriteCLibrary(model, dir.path()).ok());
+  for (const std::string compiler :
+       {"arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard", "clang"}) {
+    const std::string tool = compiler.substr(0, compiler.find(' '));
+    if (testing::RunCommand("command -v " + tool).exit_code != 0) continue;  // not installed
+    const testing::CommandResult build = testing::RunCommand(
+        "cd " + testing::ShellQuote(dir.path()) + " && " + compiler +
+        " -std=c99 -Wall -Wextra -pedantic -Werror -O2 -c model.c -o model.o 2>&1");
+    EXPECT_EQ(build.exit_code, 0) << compiler << ": " << build.output;
+  }
 }
 
 TEST(CLibraryTest, ADenseModelOnItsInputIsBitExact) {

@@ -136,9 +136,9 @@ TEST_F(Int8KernelsTest, RoundingDivideIsHalfAwayFromZero) {
 
 // A conv or depthwise case: shapes, random tensors, per-channel multipliers.
 struct ConvCase {
-  bool depthwise = false;
-  uint32_t c = 3, h = 9, w = 37, filters = 5, kh = 3, kw = 3, sh = 1, sw = 1;
-  uint32_t top = 1, bottom = 1, left = 1, right = 1;
+  bool depthwise;
+  uint32_t c, h, w, filters, kh, kw, sh, sw;
+  uint32_t top, bottom, left, right;
 };
 
 void RunConvCase(const ConvCase& t) {
@@ -214,107 +214,30 @@ void RunConvCase(const ConvCase& t) {
 }
 
 TEST_F(Int8KernelsTest, Conv2dMatchesTheDefinition) {
-  RunConvCase({});
-  RunConvCase({.c = 4,
-               .h = 8,
-               .w = 8,
-               .filters = 6,
-               .kh = 3,
-               .kw = 3,
-               .sh = 2,
-               .sw = 2,
-               .top = 0,
-               .bottom = 1,
-               .left = 0,
-               .right = 1});  // TensorFlow "same", stride 2
-  RunConvCase({.c = 2,
-               .h = 11,
-               .w = 19,
-               .filters = 3,
-               .kh = 5,
-               .kw = 3,
-               .sh = 2,
-               .sw = 1,
-               .top = 2,
-               .bottom = 0,
-               .left = 1,
-               .right = 2});
-  RunConvCase({.c = 7,
-               .h = 5,
-               .w = 9,
-               .filters = 4,
-               .kh = 1,
-               .kw = 1,
-               .sh = 1,
-               .sw = 1,
-               .top = 0,
-               .bottom = 0,
-               .left = 0,
-               .right = 0});  // pointwise: one long row
-  RunConvCase({.c = 3,
-               .h = 6,
-               .w = 6,
-               .filters = 2,
-               .kh = 1,
-               .kw = 1,
-               .sh = 2,
-               .sw = 2,
-               .top = 0,
-               .bottom = 0,
-               .left = 0,
-               .right = 0});
-  RunConvCase({.c = 1,
-               .h = 3,
-               .w = 3,
-               .filters = 2,
-               .kh = 3,
-               .kw = 3,
-               .sh = 1,
-               .sw = 1,
-               .top = 2,
-               .bottom = 2,
-               .left = 2,
-               .right = 2});  // windows mostly padding
-  RunConvCase({.c = 3,
-               .h = 4,
-               .w = 50,
-               .filters = 2,
-               .kh = 3,
-               .kw = 3,
-               .sh = 1,
-               .sw = 3,
-               .top = 1,
-               .bottom = 1,
-               .left = 1,
-               .right = 1});
+  // depthwise, c, h, w, filters, kh, kw, sh, sw, top, bottom, left, right
+  const ConvCase cases[] = {
+      {false, 3, 9, 37, 5, 3, 3, 1, 1, 1, 1, 1, 1},
+      {false, 4, 8, 8, 6, 3, 3, 2, 2, 0, 1, 0, 1},    // TensorFlow "same", stride 2
+      {false, 2, 11, 19, 3, 5, 3, 2, 1, 2, 0, 1, 2},  // asymmetric everything
+      {false, 7, 5, 9, 4, 1, 1, 1, 1, 0, 0, 0, 0},    // pointwise
+      {false, 3, 6, 6, 2, 1, 1, 2, 2, 0, 0, 0, 0},    // pointwise, stride 2
+      {false, 1, 3, 3, 2, 3, 3, 1, 1, 2, 2, 2, 2},    // windows mostly padding
+      {false, 3, 4, 50, 2, 3, 3, 1, 3, 1, 1, 1, 1},   // stride 3 across
+      {false, 5, 6, 7, 37, 3, 3, 1, 1, 1, 1, 1, 1},   // 3 blocks of channels, the last partial
+  };
+  for (const ConvCase& c : cases) RunConvCase(c);
 }
 
 TEST_F(Int8KernelsTest, DepthwiseConv2dMatchesTheDefinition) {
-  RunConvCase({.depthwise = true});
-  RunConvCase({.depthwise = true,
-               .c = 8,
-               .h = 16,
-               .w = 16,
-               .kh = 3,
-               .kw = 3,
-               .sh = 2,
-               .sw = 2,
-               .top = 0,
-               .bottom = 1,
-               .left = 0,
-               .right = 1});
-  RunConvCase({.depthwise = true,
-               .c = 5,
-               .h = 7,
-               .w = 21,
-               .kh = 3,
-               .kw = 5,
-               .sh = 1,
-               .sw = 2,
-               .top = 1,
-               .bottom = 2,
-               .left = 2,
-               .right = 0});
+  // depthwise, c, h, w, filters (unused), kh, kw, sh, sw, top, bottom, left, right
+  const ConvCase cases[] = {
+      {true, 3, 9, 37, 0, 3, 3, 1, 1, 1, 1, 1, 1},
+      {true, 8, 16, 16, 0, 3, 3, 2, 2, 0, 1, 0, 1},  // TensorFlow "same", stride 2
+      {true, 5, 7, 21, 0, 3, 5, 1, 2, 1, 2, 2, 0},
+      {true, 3, 5, 40, 0, 3, 3, 1, 1, 1, 1, 1, 1},  // rows of 38: tiles of 16, 16, 4, 1, 1
+      {true, 2, 3, 3, 0, 3, 3, 1, 1, 2, 2, 2, 2},   // windows mostly padding
+  };
+  for (const ConvCase& c : cases) RunConvCase(c);
 }
 
 TEST_F(Int8KernelsTest, DenseMatchesTheDefinition) {
@@ -369,23 +292,17 @@ TEST_F(Int8KernelsTest, AddMatchesTheRealSum) {
 }
 
 struct PoolCase {
-  uint32_t c = 3, h = 7, w = 9, k = 3, s = 2, top = 1, bottom = 1, left = 1, right = 0;
+  uint32_t c, h, w, k, s, top, bottom, left, right;
 };
 
 TEST_F(Int8KernelsTest, PoolsMatchTheirDefinitions) {
-  for (const PoolCase& t :
-       {PoolCase{},
-        PoolCase{
-            .c = 2, .h = 8, .w = 8, .k = 2, .s = 2, .top = 0, .bottom = 0, .left = 0, .right = 0},
-        PoolCase{.c = 4,
-        .h = 5,
-        .w = 6,
-        .k = 3,
-        .s = 1,
-        .top = 2,
-        .bottom = 1,
-        .left = 0,
-        .right = 2}}) {
+  // c, h, w, kernel, stride, top, bottom, left, right
+  const PoolCase cases[] = {
+      {3, 7, 9, 3, 2, 1, 1, 1, 0},
+      {2, 8, 8, 2, 2, 0, 0, 0, 0},
+      {4, 5, 6, 3, 1, 2, 1, 0, 2},
+  };
+  for (const PoolCase& t : cases) {
     const uint32_t oh = (t.h + t.top + t.bottom - t.k) / t.s + 1;
     const uint32_t ow = (t.w + t.left + t.right - t.k) / t.s + 1;
     const ic_pool_params p{

@@ -209,7 +209,9 @@ std::string Source(const QuantizedModel& model) {
                   " * One C99 translation unit: the integer kernels (Impulse Cluster's\n"
                   " * worker/int8/kernels.h and kernels.c, verbatim), the weights and\n"
                   " * requantization tables as const arrays, the arena plan as offsets. */\n"
-                  "#include \"model.h\"\n\n#define IC_KERNEL static inline\n\n";
+                  "#include \"model.h\"\n\n#define IC_KERNEL static inline\n"
+                  "#ifdef __clang__ /* kernels this model does not call are no mistake */\n"
+                  "#pragma clang diagnostic ignored \"-Wunused-function\"\n#endif\n\n";
   c += std::string(KernelsHeaderText()) + "\n" + kernels + "\n";
   if (!model.labels.empty()) {
     c += "const char *const impulse_model_labels[IMPULSE_MODEL_LABEL_COUNT] = {\n";
