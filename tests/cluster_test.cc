@@ -294,7 +294,7 @@ const char* const kTrainImpulse =
     "processing: {block: image, color: grayscale}\n"
     "learning: {block: classification}\n";
 
-TEST_F(ClusterTest, TrainsAndWritesFloat32Results) {
+TEST_F(ClusterTest, TrainsAndWritesFloat32AndInt8Results) {
   const std::string impulse = WriteFile(
       "train.yaml", std::string(kTrainImpulse) + "training: {epochs: 3, batch_size: 32}\n");
   const std::string out = state_->path() + "/out-train";
@@ -319,6 +319,22 @@ TEST_F(ClusterTest, TrainsAndWritesFloat32Results) {
   EXPECT_NE(metrics["labels"].dump().find("Trouser"), std::string::npos);
   for (const char* file : {"model_f32.onnx", "confusion_matrix_f32.png", "training_curves.png",
                            "feature_explorer.png"}) {
+    EXPECT_GT(fs::file_size(out + "/" + file), 1000u) << file;
+  }
+
+  // int8 beside float32: the same metrics, the method, the C library in its
+  // subfolder.
+  EXPECT_NE(run.output.find("  int8 "), std::string::npos) << "the int8 row";
+  for (const char* split : {"validation", "test"}) {
+    const json& f32 = metrics["float32"][split];
+    const json& i8 = metrics["int8"][split];
+    EXPECT_NEAR(i8["accuracy"].get<double>(), f32["accuracy"].get<double>(), 0.05) << split;
+    ASSERT_EQ(i8["confusion_matrix"].size(), 10u);
+    EXPECT_EQ(i8["per_class"].size(), 10u);
+  }
+  EXPECT_TRUE(metrics["quantization_method"].is_string());
+  for (const char* file : {"model_i8.onnx", "confusion_matrix_i8.png", "model_i8/model.h",
+                           "model_i8/model.c"}) {
     EXPECT_GT(fs::file_size(out + "/" + file), 1000u) << file;
   }
 }
