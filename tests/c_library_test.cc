@@ -108,8 +108,7 @@ void ExpectLibraryMatchesInterpreter(const QuantizedModel& model, uint64_t seed)
   ASSERT_EQ(build.exit_code, 0) << build.output;
 
   // Random inputs, and the interpreter's outputs for them.
-  size_t input_size = 1;
-  for (uint32_t d : model.input_shape) input_size *= d;
+  const size_t input_size = worker::int8::ShapeElements(model.input_shape);
   const size_t output_size = model.ops.back().op.output_elements;
   std::mt19937 rng(static_cast<uint32_t>(seed));
   std::string inputs(input_size * kInputs, '\0');

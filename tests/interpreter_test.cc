@@ -37,8 +37,7 @@ std::vector<std::vector<int8_t>> RunUnshared(const QuantizedModel& model,
 }
 
 void ExpectSameAsUnshared(const QuantizedModel& model, int inputs) {
-  size_t input_size = 1;
-  for (uint32_t d : model.input_shape) input_size *= d;
+  const size_t input_size = ShapeElements(model.input_shape);
   std::mt19937 rng(9);
   Interpreter interpreter(model);
   for (int n = 0; n < inputs; ++n) {

@@ -53,7 +53,7 @@ class Builder {
     m_.labels.assign(graph.model().labels().begin(), graph.model().labels().end());
     m_.architecture = graph.model().architecture();
     m_.method = "random";
-    const size_t size = m_.input_shape[0] * m_.input_shape[1] * m_.input_shape[2];
+    const size_t size = worker::int8::ShapeElements(m_.input_shape);
     for (int s = 0; s < kSamples; ++s) {
       inputs_.emplace_back(size);
       for (int8_t& x : inputs_.back()) x = static_cast<int8_t>(draw_.Int(-128, 127));
@@ -170,10 +170,7 @@ class Builder {
         input < 0 ? m_.input_shape : m_.ops[input].op.output_shape;
     uint64_t fan_in = uint64_t{q.kernel_h} * q.kernel_w;  // depthwise
     if (q.op.kind == OpKind::kConv2D) fan_in *= in_shape[0];
-    if (q.op.kind == OpKind::kDense) {
-      fan_in = 1;
-      for (uint32_t d : in_shape) fan_in *= d;
-    }
+    if (q.op.kind == OpKind::kDense) fan_in = worker::int8::ShapeElements(in_shape);
     q.weights.resize(channels * fan_in);
     for (int8_t& w : q.weights) w = static_cast<int8_t>(draw_.Int(-127, 127));
     // The accumulator's spread: ~73 (uniform weights) * input rms * sqrt(fan_in).

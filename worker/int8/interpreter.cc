@@ -10,7 +10,7 @@ Interpreter::Interpreter(const QuantizedModel& model)
 void Interpreter::Invoke(std::span<const int8_t> input, std::span<int8_t> output,
                          const OpObserver& observer) {
   const size_t last = ops_.size() - 1;
-  assert(input.size() == model_.input_shape[0] * model_.input_shape[1] * model_.input_shape[2]);
+  assert(input.size() == ShapeElements(model_.input_shape));
   assert(output.size() == model_.ops[last].op.output_elements);
   auto tensor = [&](int op) -> int8_t* {
     if (op == static_cast<int>(last)) return output.data();

@@ -8,12 +8,6 @@ namespace {
 
 using Shape = std::vector<uint32_t>;
 
-uint32_t Elements(const Shape& shape) {
-  uint32_t n = 1;
-  for (uint32_t d : shape) n *= d;
-  return n;
-}
-
 ic_window Window(const QuantizedOp& op, const Shape& in) {
   const Shape& out = op.op.output_shape;
   ic_window w{};
@@ -51,7 +45,7 @@ void FoldBias(const QuantizedOp& op, size_t channels, int32_t input_zero_point, 
 
 KernelParams Params(const QuantizedOp& op, const std::vector<Shape>& in,
                     const std::vector<int32_t>& in_zero_points, KernelOp& k) {
-  const uint32_t out_elements = Elements(op.op.output_shape);
+  const auto out_elements = static_cast<uint32_t>(op.op.output_elements);
   switch (op.op.kind) {
     case model::OpKind::kConv2D:
     case model::OpKind::kDepthwiseConv2D: {
@@ -76,7 +70,7 @@ KernelParams Params(const QuantizedOp& op, const std::vector<Shape>& in,
     case model::OpKind::kDense: {
       FoldBias(op, out_elements, in_zero_points[0], k);
       ic_dense_params p{};
-      p.input_size = Elements(in[0]);
+      p.input_size = static_cast<uint32_t>(ShapeElements(in[0]));
       p.output_size = out_elements;
       p.output_zero_point = op.output.zero_point;
       p.activation_min = op.activation_min;

@@ -367,7 +367,9 @@ static inline void ic_pool_window(const ic_window* w, uint32_t oy, uint32_t ox, 
   *x1 = col_end > (int32_t)w->input_width ? w->input_width : (uint32_t)col_end;
 }
 
-IC_KERNEL void ic_max_pool(const ic_pool_params* params, const int8_t* input, int8_t* output) {
+/* Max pool (take_max) or average pool: one reduction per clipped window. */
+static inline void ic_pool(const ic_pool_params* params, const int8_t* input, int8_t* output,
+                           int take_max) {
   const ic_window* w = &params->window;
   const uint32_t plane = w->input_height * w->input_width;
   uint32_t c, oy, ox, y, x, y0, y1, x0, x1;
@@ -375,37 +377,29 @@ IC_KERNEL void ic_max_pool(const ic_pool_params* params, const int8_t* input, in
     const int8_t* in = input + c * plane;
     for (oy = 0; oy < w->output_height; ++oy) {
       for (ox = 0; ox < w->output_width; ++ox) {
-        int32_t best = -128;
+        int32_t best = -128, sum = 0;
         ic_pool_window(w, oy, ox, &y0, &y1, &x0, &x1);
         for (y = y0; y < y1; ++y) {
           for (x = x0; x < x1; ++x) {
-            if (in[y * w->input_width + x] > best) best = in[y * w->input_width + x];
+            const int32_t v = in[y * w->input_width + x];
+            if (v > best) best = v;
+            sum += v;
           }
         }
-        *output++ = ic_clamp_to(best, params->activation_min, params->activation_max);
+        *output++ =
+            ic_clamp_to(take_max ? best : ic_divide_rounded(sum, (int32_t)((y1 - y0) * (x1 - x0))),
+                        params->activation_min, params->activation_max);
       }
     }
   }
 }
 
+IC_KERNEL void ic_max_pool(const ic_pool_params* params, const int8_t* input, int8_t* output) {
+  ic_pool(params, input, output, 1);
+}
+
 IC_KERNEL void ic_avg_pool(const ic_pool_params* params, const int8_t* input, int8_t* output) {
-  const ic_window* w = &params->window;
-  const uint32_t plane = w->input_height * w->input_width;
-  uint32_t c, oy, ox, y, x, y0, y1, x0, x1;
-  for (c = 0; c < w->output_channels; ++c) {
-    const int8_t* in = input + c * plane;
-    for (oy = 0; oy < w->output_height; ++oy) {
-      for (ox = 0; ox < w->output_width; ++ox) {
-        int32_t sum = 0;
-        ic_pool_window(w, oy, ox, &y0, &y1, &x0, &x1);
-        for (y = y0; y < y1; ++y) {
-          for (x = x0; x < x1; ++x) sum += in[y * w->input_width + x];
-        }
-        *output++ = ic_clamp_to(ic_divide_rounded(sum, (int32_t)((y1 - y0) * (x1 - x0))),
-                                params->activation_min, params->activation_max);
-      }
-    }
-  }
+  ic_pool(params, input, output, 0);
 }
 
 IC_KERNEL void ic_global_avg_pool(const ic_pool_params* params, const int8_t* input,

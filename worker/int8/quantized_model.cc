@@ -39,12 +39,6 @@ namespace {
 
 using Shape = std::vector<uint32_t>;
 
-uint64_t Elements(const Shape& shape) {
-  uint64_t n = 1;
-  for (uint32_t d : shape) n *= d;
-  return n;
-}
-
 bool InInt8(int32_t v) { return v >= -128 && v <= 127; }
 
 Status CheckMultiplier(const FixedPointMultiplier& m, const std::string& what) {
@@ -64,7 +58,7 @@ class OpChecker {
 
   Status Check() const {
     const Shape& out = op_.op.output_shape;
-    if (Elements(out) == 0 || Elements(out) != op_.op.output_elements) {
+    if (ShapeElements(out) == 0 || ShapeElements(out) != op_.op.output_elements) {
       return Bad("output_shape " + model::ShapeString(out) + " does not match output_elements " +
                  std::to_string(op_.op.output_elements));
     }
@@ -92,7 +86,8 @@ class OpChecker {
         if (in_[0].size() != 3 || out != Shape{in_[0][0]}) return Bad("needs [C,H,W] -> [C]");
         return CheckSameScale();
       case model::OpKind::kClamp:
-        if (Elements(in_[0]) != Elements(out)) return Bad("input and output sizes differ");
+        if (ShapeElements(in_[0]) != ShapeElements(out))
+          return Bad("input and output sizes differ");
         return CheckSameScale();
       case model::OpKind::kSoftmax:
         return CheckSoftmax();
@@ -159,12 +154,13 @@ class OpChecker {
 
   Status CheckDense() const {
     if (op_.op.output_shape.size() != 1) return Bad("needs a flat [N] output");
-    return CheckChannelTables(Elements(in_[0]) * op_.op.output_shape[0], op_.op.output_shape[0]);
+    return CheckChannelTables(ShapeElements(in_[0]) * op_.op.output_shape[0],
+                              op_.op.output_shape[0]);
   }
 
   Status CheckAdd() const {
-    if (Elements(in_[0]) != Elements(op_.op.output_shape) ||
-        Elements(in_[1]) != Elements(op_.op.output_shape)) {
+    if (ShapeElements(in_[0]) != ShapeElements(op_.op.output_shape) ||
+        ShapeElements(in_[1]) != ShapeElements(op_.op.output_shape)) {
       return Bad("inputs and output sizes differ");
     }
     if (op_.input_multipliers.size() != 2) return Bad("needs two input multipliers");
@@ -245,7 +241,7 @@ Status CheckArena(const QuantizedModel& model) {
 }  // namespace
 
 Status CheckQuantizedModel(const QuantizedModel& model) {
-  if (model.input_shape.size() != 3 || Elements(model.input_shape) == 0) {
+  if (model.input_shape.size() != 3 || ShapeElements(model.input_shape) == 0) {
     return InvalidArgument("input_shape: needs [C,H,W], got " +
                            model::ShapeString(model.input_shape));
   }

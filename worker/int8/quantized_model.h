@@ -91,6 +91,13 @@ struct QuantizedModel {
   model::ArenaPlan arena;
 };
 
+// product(shape): the elements of a [C, H, W] or [N] tensor.
+inline uint64_t ShapeElements(const std::vector<uint32_t>& shape) {
+  uint64_t n = 1;
+  for (uint32_t d : shape) n *= d;
+  return n;
+}
+
 // OK when `model` is consistent enough to run: ops in topological order with
 // the inputs and shapes their kinds need, weights / biases / multipliers of
 // the right sizes, shifts in [-31, 31], activation ranges inside [-128, 127],
