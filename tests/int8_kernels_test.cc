@@ -179,7 +179,7 @@ void RunConvCase(const ConvCase& t) {
   p.output_multiplier = mult.data();
   p.output_shift = shift.data();
   std::vector<int8_t> output(filters * oh * ow);
-  (t.depthwise ? ic_depthwise_conv2d : ic_conv2d)(&p, input.data(), output.data());
+  (t.depthwise ? ic_depthwise_conv2d_run : ic_conv2d_run)(&p, input.data(), output.data());
 
   int saturated = 0;
   for (uint32_t o = 0; o < filters; ++o) {
@@ -256,7 +256,7 @@ TEST_F(Int8KernelsTest, DenseMatchesTheDefinition) {
   const ic_dense_params p{
       n, units, out_zp, -128, 127, weights.data(), folded.data(), m.multiplier, m.shift};
   std::vector<int8_t> output(units);
-  ic_dense(&p, input.data(), output.data());
+  ic_dense_run(&p, input.data(), output.data());
   for (uint32_t u = 0; u < units; ++u) {
     int64_t acc = bias[u];
     for (uint32_t i = 0; i < n; ++i) acc += weights[u * n + i] * (input[i] - in_zp);
@@ -282,7 +282,7 @@ TEST_F(Int8KernelsTest, AddMatchesTheRealSum) {
         mo.shift, -128, 127};
     const std::vector<int8_t> a = RandomInt8(n), b = RandomInt8(n);
     std::vector<int8_t> out(n);
-    ic_add(&p, a.data(), b.data(), out.data());
+    ic_add_run(&p, a.data(), b.data(), out.data());
     for (uint32_t i = 0; i < n; ++i) {
       const double real = s1 * (a[i] - z1) + s2 * (b[i] - z2);
       const int8_t want = Clamp8(std::llround(real / s_out) + z_out);
@@ -309,8 +309,8 @@ TEST_F(Int8KernelsTest, PoolsMatchTheirDefinitions) {
         {t.c, t.h, t.w, t.c, oh, ow, t.k, t.k, t.s, t.s, t.top, t.left}, -90, 127};
     const std::vector<int8_t> input = RandomInt8(t.c * t.h * t.w);
     std::vector<int8_t> max_out(t.c * oh * ow), avg_out(t.c * oh * ow);
-    ic_max_pool(&p, input.data(), max_out.data());
-    ic_avg_pool(&p, input.data(), avg_out.data());
+    ic_max_pool_run(&p, input.data(), max_out.data());
+    ic_avg_pool_run(&p, input.data(), avg_out.data());
     for (uint32_t c = 0; c < t.c; ++c) {
       for (uint32_t y = 0; y < oh; ++y) {
         for (uint32_t x = 0; x < ow; ++x) {
@@ -339,7 +339,7 @@ TEST_F(Int8KernelsTest, GlobalAveragePoolAndClamp) {
   const std::vector<int8_t> input = RandomInt8(c * h * w);
   const ic_pool_params p{{c, h, w, c, 1, 1, h, w, 1, 1, 0, 0}, -128, 100};
   std::vector<int8_t> out(c);
-  ic_global_avg_pool(&p, input.data(), out.data());
+  ic_global_avg_pool_run(&p, input.data(), out.data());
   for (uint32_t ch = 0; ch < c; ++ch) {
     int sum = 0;
     for (uint32_t i = 0; i < h * w; ++i) sum += input[ch * h * w + i];
@@ -347,7 +347,7 @@ TEST_F(Int8KernelsTest, GlobalAveragePoolAndClamp) {
   }
   const ic_clamp_params clamp{static_cast<uint32_t>(input.size()), -10, 60};
   std::vector<int8_t> clamped(input.size());
-  ic_clamp(&clamp, input.data(), clamped.data());
+  ic_clamp_run(&clamp, input.data(), clamped.data());
   for (size_t i = 0; i < input.size(); ++i) EXPECT_EQ(clamped[i], Clamp8(input[i], -10, 60));
 }
 
@@ -361,7 +361,7 @@ TEST_F(Int8KernelsTest, SoftmaxMatchesTheFloatSoftmax) {
     const std::vector<int8_t> logits = RandomInt8(n);
     const ic_softmax_params p{n, table.data()};
     std::vector<int8_t> out(n);
-    ic_softmax(&p, logits.data(), out.data());
+    ic_softmax_run(&p, logits.data(), out.data());
     const int max = *std::max_element(logits.begin(), logits.end());
     double sum = 0;
     for (int8_t x : logits) sum += std::exp(scale * (x - max));

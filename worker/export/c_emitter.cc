@@ -109,7 +109,7 @@ std::string AppendParams(std::string& out, const std::string& id, const KernelOp
              Activation(p.activation_min, p.activation_max) + ",\n    .weights = " + id +
              "_weights, .bias = " + id + "_bias,\n    .output_multiplier = " + id +
              "_multiplier, .output_shift = " + id + "_shift};\n";
-      return k.kind == model::OpKind::kConv2D ? "ic_conv2d" : "ic_depthwise_conv2d";
+      return k.kind == model::OpKind::kConv2D ? "ic_conv2d_run" : "ic_depthwise_conv2d_run";
     }
     std::string operator()(const ic_dense_params& p) const {
       AppendArray(out, "int8_t", id + "_weights", q.weights.data(), q.weights.size());
@@ -121,7 +121,7 @@ std::string AppendParams(std::string& out, const std::string& id, const KernelOp
              "_weights, .bias = " + id +
              "_bias,\n    .output_multiplier = " + Int(p.output_multiplier) +
              ", .output_shift = " + Int(p.output_shift) + "};\n";
-      return "ic_dense";
+      return "ic_dense_run";
     }
     std::string operator()(const ic_add_params& p) const {
       out += "static const ic_add_params " + id + " = {\n    .size = " + Int(p.size) +
@@ -135,30 +135,30 @@ std::string AppendParams(std::string& out, const std::string& id, const KernelOp
              ",\n    .output_multiplier = " + Int(p.output_multiplier) +
              ", .output_shift = " + Int(p.output_shift) + ",\n    " +
              Activation(p.activation_min, p.activation_max) + "};\n";
-      return "ic_add";
+      return "ic_add_run";
     }
     std::string operator()(const ic_pool_params& p) const {
       out += "static const ic_pool_params " + id + " = {\n    .window = " + Window(p.window) +
              ",\n    " + Activation(p.activation_min, p.activation_max) + "};\n";
       switch (k.kind) {
         case model::OpKind::kMaxPool:
-          return "ic_max_pool";
+          return "ic_max_pool_run";
         case model::OpKind::kAvgPool:
-          return "ic_avg_pool";
+          return "ic_avg_pool_run";
         default:
-          return "ic_global_avg_pool";
+          return "ic_global_avg_pool_run";
       }
     }
     std::string operator()(const ic_clamp_params& p) const {
       out += "static const ic_clamp_params " + id + " = {.size = " + Int(p.size) + ", " +
              Activation(p.activation_min, p.activation_max) + "};\n";
-      return "ic_clamp";
+      return "ic_clamp_run";
     }
     std::string operator()(const ic_softmax_params& p) const {
       AppendArray(out, "uint32_t", id + "_exp_table", q.exp_table.data(), q.exp_table.size());
       out += "static const ic_softmax_params " + id + " = {.size = " + Int(p.size) +
              ", .exp_table = " + id + "_exp_table};\n";
-      return "ic_softmax";
+      return "ic_softmax_run";
     }
   };
   return std::visit(Visitor{out, id, k, q}, k.params);

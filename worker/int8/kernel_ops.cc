@@ -139,23 +139,23 @@ std::vector<KernelOp> BuildKernelOps(const QuantizedModel& model) {
 void RunKernelOp(const KernelOp& op, const int8_t* input1, const int8_t* input2, int8_t* output) {
   switch (op.kind) {
     case model::OpKind::kConv2D:
-      return ic_conv2d(&std::get<ic_conv_params>(op.params), input1, output);
+      return ic_conv2d_run(&std::get<ic_conv_params>(op.params), input1, output);
     case model::OpKind::kDepthwiseConv2D:
-      return ic_depthwise_conv2d(&std::get<ic_conv_params>(op.params), input1, output);
+      return ic_depthwise_conv2d_run(&std::get<ic_conv_params>(op.params), input1, output);
     case model::OpKind::kDense:
-      return ic_dense(&std::get<ic_dense_params>(op.params), input1, output);
+      return ic_dense_run(&std::get<ic_dense_params>(op.params), input1, output);
     case model::OpKind::kAdd:
-      return ic_add(&std::get<ic_add_params>(op.params), input1, input2, output);
+      return ic_add_run(&std::get<ic_add_params>(op.params), input1, input2, output);
     case model::OpKind::kMaxPool:
-      return ic_max_pool(&std::get<ic_pool_params>(op.params), input1, output);
+      return ic_max_pool_run(&std::get<ic_pool_params>(op.params), input1, output);
     case model::OpKind::kAvgPool:
-      return ic_avg_pool(&std::get<ic_pool_params>(op.params), input1, output);
+      return ic_avg_pool_run(&std::get<ic_pool_params>(op.params), input1, output);
     case model::OpKind::kGlobalAvgPool:
-      return ic_global_avg_pool(&std::get<ic_pool_params>(op.params), input1, output);
+      return ic_global_avg_pool_run(&std::get<ic_pool_params>(op.params), input1, output);
     case model::OpKind::kClamp:
-      return ic_clamp(&std::get<ic_clamp_params>(op.params), input1, output);
+      return ic_clamp_run(&std::get<ic_clamp_params>(op.params), input1, output);
     case model::OpKind::kSoftmax:
-      return ic_softmax(&std::get<ic_softmax_params>(op.params), input1, output);
+      return ic_softmax_run(&std::get<ic_softmax_params>(op.params), input1, output);
   }
 }
 

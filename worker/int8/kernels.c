@@ -151,7 +151,7 @@ static inline void ic_conv_block_border(const ic_window* w, const int8_t* input,
   }
 }
 
-IC_KERNEL void ic_conv2d(const ic_conv_params* params, const int8_t* input, int8_t* output) {
+IC_KERNEL void ic_conv2d_run(const ic_conv_params* params, const int8_t* input, int8_t* output) {
   const ic_window* w = &params->window;
   const uint32_t cells = w->input_channels * w->kernel_height * w->kernel_width;
   const uint32_t out_plane = w->output_height * w->output_width;
@@ -312,8 +312,8 @@ static inline void ic_depthwise_channel(const ic_conv_params* p, const int8_t* i
   }
 }
 
-IC_KERNEL void ic_depthwise_conv2d(const ic_conv_params* params, const int8_t* input,
-                                   int8_t* output) {
+IC_KERNEL void ic_depthwise_conv2d_run(const ic_conv_params* params, const int8_t* input,
+                                       int8_t* output) {
   uint32_t c;
   for (c = 0; c < params->window.output_channels; ++c) {
     ic_depthwise_channel(params, input, c, output);
@@ -322,7 +322,7 @@ IC_KERNEL void ic_depthwise_conv2d(const ic_conv_params* params, const int8_t* i
 
 /* --- dense ------------------------------------------------------------------- */
 
-IC_KERNEL void ic_dense(const ic_dense_params* params, const int8_t* input, int8_t* output) {
+IC_KERNEL void ic_dense_run(const ic_dense_params* params, const int8_t* input, int8_t* output) {
   const uint32_t n = params->input_size;
   uint32_t u, i;
   for (u = 0; u < params->output_size; ++u) {
@@ -337,8 +337,8 @@ IC_KERNEL void ic_dense(const ic_dense_params* params, const int8_t* input, int8
 
 /* --- add --------------------------------------------------------------------- */
 
-IC_KERNEL void ic_add(const ic_add_params* params, const int8_t* input1, const int8_t* input2,
-                      int8_t* output) {
+IC_KERNEL void ic_add_run(const ic_add_params* params, const int8_t* input1, const int8_t* input2,
+                          int8_t* output) {
   uint32_t i;
   for (i = 0; i < params->size; ++i) {
     const int32_t shifted1 = (input1[i] - params->input1_zero_point) * (1 << IC_ADD_LEFT_SHIFT);
@@ -394,16 +394,16 @@ static inline void ic_pool(const ic_pool_params* params, const int8_t* input, in
   }
 }
 
-IC_KERNEL void ic_max_pool(const ic_pool_params* params, const int8_t* input, int8_t* output) {
+IC_KERNEL void ic_max_pool_run(const ic_pool_params* params, const int8_t* input, int8_t* output) {
   ic_pool(params, input, output, 1);
 }
 
-IC_KERNEL void ic_avg_pool(const ic_pool_params* params, const int8_t* input, int8_t* output) {
+IC_KERNEL void ic_avg_pool_run(const ic_pool_params* params, const int8_t* input, int8_t* output) {
   ic_pool(params, input, output, 0);
 }
 
-IC_KERNEL void ic_global_avg_pool(const ic_pool_params* params, const int8_t* input,
-                                  int8_t* output) {
+IC_KERNEL void ic_global_avg_pool_run(const ic_pool_params* params, const int8_t* input,
+                                      int8_t* output) {
   const ic_window* w = &params->window;
   const uint32_t plane = w->input_height * w->input_width;
   uint32_t c, i;
@@ -418,14 +418,15 @@ IC_KERNEL void ic_global_avg_pool(const ic_pool_params* params, const int8_t* in
 
 /* --- clamp and softmax ----------------------------------------------------------- */
 
-IC_KERNEL void ic_clamp(const ic_clamp_params* params, const int8_t* input, int8_t* output) {
+IC_KERNEL void ic_clamp_run(const ic_clamp_params* params, const int8_t* input, int8_t* output) {
   uint32_t i;
   for (i = 0; i < params->size; ++i) {
     output[i] = ic_clamp_to(input[i], params->activation_min, params->activation_max);
   }
 }
 
-IC_KERNEL void ic_softmax(const ic_softmax_params* params, const int8_t* input, int8_t* output) {
+IC_KERNEL void ic_softmax_run(const ic_softmax_params* params, const int8_t* input,
+                              int8_t* output) {
   const uint32_t* table = params->exp_table;
   int32_t max = input[0];
   uint32_t sum = 0;

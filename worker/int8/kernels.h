@@ -94,9 +94,9 @@ typedef struct {
  * last output channel). `packed` holds ic_conv2d_packed_size(w) bytes. */
 IC_KERNEL uint32_t ic_conv2d_packed_size(const ic_window* w);
 IC_KERNEL void ic_conv2d_pack_weights(const ic_window* w, const int8_t* oihw, int8_t* packed);
-IC_KERNEL void ic_conv2d(const ic_conv_params* params, const int8_t* input, int8_t* output);
-IC_KERNEL void ic_depthwise_conv2d(const ic_conv_params* params, const int8_t* input,
-                                   int8_t* output);
+IC_KERNEL void ic_conv2d_run(const ic_conv_params* params, const int8_t* input, int8_t* output);
+IC_KERNEL void ic_depthwise_conv2d_run(const ic_conv_params* params, const int8_t* input,
+                                       int8_t* output);
 
 /* --- dense -------------------------------------------------------------------
  * out[u] = requantize(bias[u] + sum_i w[u, i] * x[i]); weights [units,
@@ -111,7 +111,7 @@ typedef struct {
   int32_t output_multiplier, output_shift;
 } ic_dense_params;
 
-IC_KERNEL void ic_dense(const ic_dense_params* params, const int8_t* input, int8_t* output);
+IC_KERNEL void ic_dense_run(const ic_dense_params* params, const int8_t* input, int8_t* output);
 
 /* --- add (TFLite's int8 ADD) -----------------------------------------------
  * Each input, less its zero point, is shifted left by IC_ADD_LEFT_SHIFT bits
@@ -130,8 +130,8 @@ typedef struct {
   int32_t activation_min, activation_max;
 } ic_add_params;
 
-IC_KERNEL void ic_add(const ic_add_params* params, const int8_t* input1, const int8_t* input2,
-                      int8_t* output);
+IC_KERNEL void ic_add_run(const ic_add_params* params, const int8_t* input1, const int8_t* input2,
+                          int8_t* output);
 
 /* --- pools (output at the input's scale and zero point) ---------------------
  * Max pool: the largest input cell of the window; padding never wins.
@@ -146,10 +146,10 @@ typedef struct {
   int32_t activation_min, activation_max;
 } ic_pool_params;
 
-IC_KERNEL void ic_max_pool(const ic_pool_params* params, const int8_t* input, int8_t* output);
-IC_KERNEL void ic_avg_pool(const ic_pool_params* params, const int8_t* input, int8_t* output);
-IC_KERNEL void ic_global_avg_pool(const ic_pool_params* params, const int8_t* input,
-                                  int8_t* output);
+IC_KERNEL void ic_max_pool_run(const ic_pool_params* params, const int8_t* input, int8_t* output);
+IC_KERNEL void ic_avg_pool_run(const ic_pool_params* params, const int8_t* input, int8_t* output);
+IC_KERNEL void ic_global_avg_pool_run(const ic_pool_params* params, const int8_t* input,
+                                      int8_t* output);
 /* sum / count rounded to nearest, ties away from zero; count > 0. */
 IC_KERNEL int32_t ic_rounding_divide(int32_t sum, int32_t count);
 
@@ -159,7 +159,7 @@ typedef struct {
   int32_t activation_min, activation_max;
 } ic_clamp_params;
 
-IC_KERNEL void ic_clamp(const ic_clamp_params* params, const int8_t* input, int8_t* output);
+IC_KERNEL void ic_clamp_run(const ic_clamp_params* params, const int8_t* input, int8_t* output);
 
 /* --- softmax ------------------------------------------------------------------
  * int8 logits to probabilities at scale 1/256, zero point -128.
@@ -173,7 +173,7 @@ typedef struct {
   const uint32_t* exp_table;
 } ic_softmax_params;
 
-IC_KERNEL void ic_softmax(const ic_softmax_params* params, const int8_t* input, int8_t* output);
+IC_KERNEL void ic_softmax_run(const ic_softmax_params* params, const int8_t* input, int8_t* output);
 
 #ifdef __cplusplus
 }
