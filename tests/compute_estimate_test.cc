@@ -137,6 +137,8 @@ TEST(ComputeEstimateTest, ZeroCostEntriesAreTheDefaults) {
   EXPECT_EQ(filled.train().dense_s_per_mac(), DefaultCostTable().train().dense_s_per_mac());
   EXPECT_EQ(filled.infer().param_s(), 0);  // inference runs no optimizer
   EXPECT_EQ(filled.source(), "cpu x1");
+  EXPECT_DOUBLE_EQ(TrainGmacsPerSecond(measured), 1e-9 / measured.train().conv_s_per_mac());
+  EXPECT_EQ(TrainGmacsPerSecond(CostTable()), 0);
   auto slow = EstimateJob(Parse(kClassification), Rows(10000), measured);
   ASSERT_TRUE(slow.ok());
   EXPECT_GT(slow->train_s, Estimate(Parse(kClassification), Rows(10000)).train_s);

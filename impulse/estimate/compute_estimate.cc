@@ -18,6 +18,7 @@ namespace {
 // worker/features, worker/evaluation).
 constexpr double kInferBatch = 256;
 constexpr double kProjectionMaxSamples = 2000;
+constexpr double kProjectionMaxValues = 4096;
 constexpr double kCalibrationRows = 500;
 
 // Smaller input sides FitAdvice tries, largest first.
@@ -42,12 +43,20 @@ void FillZeros(google::protobuf::Message* m, const google::protobuf::Message& d)
   }
 }
 
-// Seconds per sample, without the per-batch terms.
+}  // namespace
+
 double SampleSeconds(const PassWork& w, const PassCosts& c) {
-  return w.conv_macs * c.conv_s_per_mac() + w.depthwise_macs * c.depthwise_s_per_mac() +
-         w.pointwise_macs * c.pointwise_s_per_mac() + w.dense_macs * c.dense_s_per_mac() +
+  return w.conv_macs * c.conv_s_per_mac() + w.conv_outputs * c.conv_s_per_output() +
+         w.depthwise_macs * c.depthwise_s_per_mac() +
+         w.depthwise_channels * c.depthwise_s_per_channel() +
+         w.pointwise_macs * c.pointwise_s_per_mac() +
+         w.pointwise_outputs * c.pointwise_s_per_output() + w.dense_macs * c.dense_s_per_mac() +
+         w.batch_norm_elements * c.batch_norm_s_per_element() +
+         w.pool_elements * c.pool_s_per_element() +
          w.elements * c.elementwise_s_per_element();
 }
+
+namespace {
 
 double BatchFixedSeconds(const PassWork& w, const PassCosts& c, bool optimizer_step) {
   return w.layers * c.layer_overhead_s() + (optimizer_step ? w.params * c.param_s() : 0);
@@ -97,26 +106,37 @@ CostTable DefaultCostTable() {
   // machine (Intel Xeon @ 2.50 GHz, 1 thread); docs/COMPUTE.md.
   CostTable t;
   PassCosts& train = *t.mutable_train();
-  train.set_conv_s_per_mac(0.9e-9);
-  train.set_depthwise_s_per_mac(6.0e-9);
-  train.set_pointwise_s_per_mac(0.8e-9);
-  train.set_dense_s_per_mac(0.7e-9);
-  train.set_elementwise_s_per_element(6.0e-9);
-  train.set_batch_overhead_s(1.0e-3);
-  train.set_layer_overhead_s(60e-6);
-  train.set_param_s(4e-9);
+  train.set_conv_s_per_mac(0.05e-9);
+  train.set_conv_s_per_output(8e-9);
+  train.set_depthwise_s_per_mac(0.4e-9);
+  train.set_depthwise_s_per_channel(0.18e-6);
+  train.set_pointwise_s_per_mac(0.047e-9);
+  train.set_pointwise_s_per_output(2.6e-9);
+  train.set_dense_s_per_mac(0.1e-9);
+  train.set_batch_norm_s_per_element(8.7e-9);
+  train.set_pool_s_per_element(10e-9);
+  train.set_elementwise_s_per_element(2.2e-9);
+  train.set_batch_overhead_s(0.1e-3);
+  train.set_layer_overhead_s(55e-6);
+  train.set_param_s(15e-9);
   PassCosts& infer = *t.mutable_infer();
-  infer.set_conv_s_per_mac(0.3e-9);
-  infer.set_depthwise_s_per_mac(2.0e-9);
-  infer.set_pointwise_s_per_mac(0.27e-9);
-  infer.set_dense_s_per_mac(0.25e-9);
-  infer.set_elementwise_s_per_element(1.5e-9);
-  infer.set_batch_overhead_s(0.2e-3);
-  infer.set_layer_overhead_s(15e-6);
+  infer.set_conv_s_per_mac(0.022e-9);
+  infer.set_conv_s_per_output(6e-9);
+  infer.set_depthwise_s_per_mac(0.18e-9);
+  infer.set_depthwise_s_per_channel(7e-9);
+  infer.set_pointwise_s_per_mac(0.024e-9);
+  infer.set_pointwise_s_per_output(1.5e-9);
+  infer.set_dense_s_per_mac(0.04e-9);
+  infer.set_batch_norm_s_per_element(0.25e-9);
+  infer.set_pool_s_per_element(5e-9);
+  infer.set_elementwise_s_per_element(0.8e-9);
+  infer.set_batch_overhead_s(10e-6);
+  infer.set_layer_overhead_s(3e-6);
   t.set_infer_int8_s_per_mac(1.0e-9);
   t.set_features_s_per_sample(5e-6);
   t.set_features_s_per_pixel(5e-9);
-  t.set_projection_s_per_sample(2e-3);
+  t.set_projection_s_per_pair(2.5e-6);
+  t.set_pca_s_per_value(5e-8);
   t.set_task_overhead_s(0.5);
   t.set_checkpoint_s_per_param(20e-9);
   t.set_source("default");
@@ -139,38 +159,50 @@ PassWork WorkOf(const model::LayerGraph& graph, Layers which) {
     if ((which == Layers::kHead && !head) || (which == Layers::kBackbone && head)) continue;
     const model::LayerCost cost = graph.Cost(i);
     const double macs = static_cast<double>(cost.macs);
-    double elements = static_cast<double>(cost.output_elements);
+    const double outputs = static_cast<double>(cost.output_elements);
+    const double inputs =
+        i == 0 ? 0 : static_cast<double>(graph.Cost(static_cast<int>(layer.inputs(0))).output_elements);
+    const bool asymmetric =
+        layer.pad_top() != layer.pad_bottom() || layer.pad_left() != layer.pad_right();
+    work.params += static_cast<double>(cost.params);
+    // Dispatch, autograd and the optimizer's per-tensor work are what a
+    // layer costs per batch; layers without weights cost little of it.
+    if (cost.params > 0) work.layers += 1;
     switch (layer.kind()) {
       case v1::LAYER_KIND_CONV2D:
-        if (layer.groups() > 1) {
+      case v1::LAYER_KIND_DEPTHWISE_CONV2D:
+        // The worker pads asymmetric "same" padding as a copy of the input.
+        if (asymmetric) work.elements += inputs;
+        if (layer.kind() == v1::LAYER_KIND_DEPTHWISE_CONV2D || layer.groups() > 1) {
           work.depthwise_macs += macs;
+          work.depthwise_channels += layer.output_shape(0);
         } else if (layer.kernel_h() == 1 && layer.kernel_w() == 1) {
           work.pointwise_macs += macs;
+          work.pointwise_outputs += outputs;
         } else {
           work.conv_macs += macs;
+          work.conv_outputs += outputs;
         }
-        break;
-      case v1::LAYER_KIND_DEPTHWISE_CONV2D:
-        work.depthwise_macs += macs;
         break;
       case v1::LAYER_KIND_DENSE:
         work.dense_macs += macs;
         break;
+      case v1::LAYER_KIND_BATCH_NORM:
+        work.batch_norm_elements += outputs;
+        break;
       case v1::LAYER_KIND_MAX_POOL:
       case v1::LAYER_KIND_AVG_POOL:
+        work.pool_elements += inputs;
+        break;
       case v1::LAYER_KIND_GLOBAL_AVG_POOL:
-        // A pool reads its whole input (and its backward writes it).
-        elements += static_cast<double>(graph.Cost(static_cast<int>(layer.inputs(0))).output_elements);
+        work.elements += inputs;
         break;
       case v1::LAYER_KIND_FLATTEN:
-        elements = 0;  // a view
-        break;
-      default:
+        break;  // a view
+      default:  // the input's conversion, activations, adds, dropout, softmax
+        work.elements += outputs;
         break;
     }
-    work.elements += elements;
-    if (i > 0 && layer.kind() != v1::LAYER_KIND_FLATTEN) work.layers += 1;
-    work.params += static_cast<double>(cost.params);
   }
   return work;
 }
@@ -179,6 +211,33 @@ double BatchSeconds(const PassWork& work, const PassCosts& costs, double rows,
                     bool optimizer_step) {
   return costs.batch_overhead_s() + BatchFixedSeconds(work, costs, optimizer_step) +
          rows * SampleSeconds(work, costs);
+}
+
+double TrainGmacsPerSecond(const CostTable& cost) {
+  const double s = cost.train().conv_s_per_mac();
+  return s > 0 ? 1e-9 / s : 0;
+}
+
+double ReferenceSeconds(const CostTable& cost) {
+  v1::Impulse cnn;
+  cnn.mutable_input()->set_width(32);
+  cnn.mutable_input()->set_height(32);
+  cnn.mutable_processing()->set_block(v1::PROCESSING_KIND_IMAGE);
+  cnn.mutable_processing()->set_color(v1::COLOR_DEPTH_GRAYSCALE);
+  cnn.mutable_learning()->set_block(v1::LEARNING_KIND_CLASSIFICATION);
+  cnn.mutable_training()->set_epochs(1);
+  v1::Impulse mobilenet = cnn;
+  mobilenet.mutable_input()->set_width(96);
+  mobilenet.mutable_input()->set_height(96);
+  mobilenet.mutable_processing()->set_color(v1::COLOR_DEPTH_RGB);
+  mobilenet.mutable_learning()->set_block(v1::LEARNING_KIND_TRANSFER);
+  const DatasetSize data{.train_rows = 1000, .test_rows = 0, .classes = 10};
+  double seconds = 0;
+  for (const v1::Impulse& impulse : {cnn, mobilenet}) {
+    auto e = EstimateJob(impulse, data, cost);
+    if (e.ok()) seconds += e->train_s;
+  }
+  return seconds;
 }
 
 Result<JobEstimate> EstimateJob(const v1::Impulse& raw_impulse, const DatasetSize& data,
@@ -192,10 +251,14 @@ Result<JobEstimate> EstimateJob(const v1::Impulse& raw_impulse, const DatasetSiz
   const double pixels = channels * impulse.input().width() * impulse.input().height();
   const double all_rows = static_cast<double>(data.train_rows + data.test_rows);
   if (!data.features_cached) {
+    // The explorer projects a stratified sample: PCA, then exact t-SNE,
+    // quadratic in the samples (worker/features/projection.h).
+    const double projected = std::min(all_rows, kProjectionMaxSamples);
     e.features_s =
         cost.task_overhead_s() +
         all_rows * (cost.features_s_per_sample() + pixels * cost.features_s_per_pixel()) +
-        std::min(all_rows, kProjectionMaxSamples) * cost.projection_s_per_sample();
+        projected * std::min(pixels, kProjectionMaxValues) * cost.pca_s_per_value() +
+        projected * projected * cost.projection_s_per_pair();
   }
   const v1::LearningBlock& learning = impulse.learning();
   if (!impulse.has_learning() || learning.block() == v1::LEARNING_KIND_UNSPECIFIED) {

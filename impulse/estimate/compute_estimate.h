@@ -2,16 +2,24 @@
 // that workers measure (DESIGN.md, "Compute limits"): one calibration
 // number cannot predict every network, so time is summed per layer kind.
 //
-// The model. One pass over one sample of a graph costs
-//   sum over layers of  MACs x (seconds per MAC of the layer's kind)
-//                     + elements x (seconds per element)
-// where the kinds are k x k convolution, depthwise, pointwise (1 x 1) and
-// dense, and a layer's elements are what it writes (its output; a pool also
-// reads its whole input), so the memory-bound layers (BN, activations,
-// pools, adds) and the memory traffic of the MAC layers are both priced.
-// One batch adds a fixed overhead plus a cost per layer (dispatch, autograd
-// bookkeeping) and, when training, per trainable parameter (the optimizer
-// step). There are two such price lists: `train` (forward, backward,
+// The model. One pass over one sample of a graph costs, summed over its
+// layers, what each layer kind charges for its work:
+//   k x k conv, pointwise (1 x 1)   MACs x s_per_mac + outputs x s_per_output
+//                                   (a thin layer, e.g. the first on one
+//                                   channel, is bound by its outputs)
+//   depthwise                       MACs x s_per_mac + channels x s_per_channel
+//                                   (the per-plane cost dominates at small
+//                                   spatial sizes)
+//   dense                           MACs x s_per_mac
+//   batch norm                      output elements x its own rate
+//   max / average pool              input elements x its own rate
+//   everything else element-wise    elements x s_per_element: activations,
+//                                   global pools (elements read), adds, the
+//                                   padding copies of asymmetric "same"
+//                                   padding, the input's uint8 -> float
+// One batch adds a fixed overhead plus a cost per layer with weights
+// (dispatch, autograd bookkeeping, the optimizer's per-tensor work) and,
+// when training, per trainable parameter (the optimizer step). There are two such price lists: `train` (forward, backward,
 // optimizer step, as the train task runs it) and `infer` (float32 forward in
 // eval mode, as validation and evaluation run it).
 //
@@ -23,7 +31,8 @@
 //
 // What a job costs (worker-seconds):
 //   features  per input sample (decode + resize + convert) + the explorer's
-//             projection, 0 when the features are cached
+//             projection (PCA, then exact t-SNE: quadratic in the at most
+//             2 000 projected samples), 0 when the features are cached
 //   train     per epoch: ceil(train rows / batch) batches of the training
 //             pass (a frozen backbone costs its inference pass, no
 //             backward), + validation rows of inference, + a checkpoint
@@ -58,18 +67,35 @@ CostTable DefaultCostTable();
 // `cost` with every zero entry taken from DefaultCostTable().
 CostTable WithDefaultCosts(const CostTable& cost);
 
-// The work of one pass over one sample, per kind.
+// The work of one pass over one sample, per kind (the model above).
 struct PassWork {
   double conv_macs = 0;
+  double conv_outputs = 0;
   double depthwise_macs = 0;
+  double depthwise_channels = 0;
   double pointwise_macs = 0;
+  double pointwise_outputs = 0;
   double dense_macs = 0;
+  double batch_norm_elements = 0;
+  double pool_elements = 0;  // read by max / average pools
   double elements = 0;
-  double layers = 0;
+  double layers = 0;  // with trainable parameters (conv, dense, batch norm)
   double params = 0;  // trainable parameters
 };
 enum class Layers { kAll, kBackbone, kHead };  // which layers WorkOf counts
 PassWork WorkOf(const model::LayerGraph& graph, Layers which = Layers::kAll);
+
+// Training throughput of k x k convolutions, in 1e9 MACs per second (the
+// figure WorkerInfo.gmacs_per_s reports); 0 when the table has none.
+double TrainGmacsPerSecond(const CostTable& cost);
+
+// Seconds `cost` charges for a fixed reference workload (one epoch of
+// the default network at 32x32 grayscale and one of MobileNetV2 0.35 at
+// 96x96 RGB, 1 000 rows each), to rank tables: larger is a slower worker.
+double ReferenceSeconds(const CostTable& cost);
+
+// Seconds of one sample's `work` at `costs`, without the per-batch terms.
+double SampleSeconds(const PassWork& work, const PassCosts& costs);
 
 // Seconds for one batch of `rows` rows doing `work` at `costs` (the
 // parameter term only when `optimizer_step`).
