@@ -19,14 +19,14 @@
 namespace impulse::worker::exporters {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using int8::QuantizedModel;
 using int8::QuantizedOp;
 using model::OpKind;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
-QuantizedOp& AddOp(QuantizedModel& m, OpKind kind, const std::string& name,
-                   std::vector<int> inputs, std::vector<uint32_t> shape) {
+QuantizedOp& AddOp(QuantizedModel& m, OpKind kind, const std::string& name, std::vector<int> inputs,
+                   std::vector<uint32_t> shape) {
   QuantizedOp& q = m.ops.emplace_back();
   q.op.kind = kind;
   q.op.inputs = std::move(inputs);
@@ -158,6 +158,16 @@ TEST(OnnxQdqExportTest, EveryOpKindPassesTheCheckerInQdqForm) {
       for (const auto& in : n.input()) EXPECT_EQ(producer[in], "DequantizeLinear") << n.name();
     }
   }
+
+  // Activations are uint8 (q + 128): the input quantizes at 1/255 with
+  // zero point 0, so its code is the pixel.
+  const onnx::NodeProto& quantize_input = model.graph().node(0);
+  EXPECT_EQ(quantize_input.op_type(), "QuantizeLinear");
+  EXPECT_EQ(quantize_input.input(0), "input");
+  const onnx::TensorProto* input_zero = Initializer(model, quantize_input.input(2));
+  ASSERT_NE(input_zero, nullptr);
+  EXPECT_EQ(input_zero->data_type(), onnx::TensorProto_DataType_UINT8);
+  EXPECT_EQ(input_zero->raw_data(), std::string(1, '\0'));
 
   // conv: int8 OIHW weights, 4 per-channel scales on axis 0, int32 bias.
   const onnx::TensorProto* w = Initializer(model, "conv.weight_q");

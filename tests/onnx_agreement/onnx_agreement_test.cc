@@ -9,11 +9,7 @@
 // model_fixtures.h) for the default classification network, MobileNetV1,
 // MobileNetV2 and a hand-made graph with every layer kind.
 //
-// onnxruntime-node is installed once per build directory into
-// IMPULSE_ORT_CACHE_DIR with `npm install --ignore-scripts` (its install
-// script fetches GPU binaries; the CPU library is inside the package),
-// under flock so that parallel ctest processes install it once. The tests
-// skip only when the npm registry cannot be reached.
+// ONNX Runtime comes from ort_runtime.h.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -24,7 +20,7 @@
 #include <random>
 
 #include "impulse/model/layer_graph.h"
-#include "tests/support/command.h"
+#include "tests/onnx_agreement/ort_runtime.h"
 #include "tests/support/dir_task_context.h"
 #include "tests/support/model_fixtures.h"
 #include "tests/support/temp_dir.h"
@@ -37,54 +33,17 @@
 namespace impulse {
 namespace {
 
-using testing::RunCommand;
-using testing::ShellQuote;
-
 constexpr double kMinTop1Agreement = 0.999;
 // float32 kernels of two runtimes differ in summation order: about 1e-7
 // relative per layer. 1e-4 on a probability leaves room for deep networks
 // and still catches any wrong layer (which moves probabilities by > 1e-2).
 constexpr double kMaxProbabilityDiff = 1e-4;
-constexpr char kOrtPackage[] = "onnxruntime-node@1.30.0";
-constexpr char kOrtVersion[] = "1.30.0";
-
-const std::string kCacheDir = IMPULSE_ORT_CACHE_DIR;
-const std::string kScript = IMPULSE_ORT_SCRIPT;
-
-// "" when onnxruntime-node is ready; else why not. Sets *unreachable when
-// the registry could not be reached.
-std::string EnsureOnnxRuntime(bool* unreachable) {
-  *unreachable = false;
-  const auto tools = RunCommand("command -v node && command -v npm", 30);
-  if (tools.exit_code != 0) {
-    return "node and npm are needed (Debian packages nodejs and npm; scripts/setup.sh)";
-  }
-  const std::string package_json = kCacheDir + "/node_modules/onnxruntime-node/package.json";
-  const std::string install =
-      "mkdir -p " + ShellQuote(kCacheDir) + " && flock " + ShellQuote(kCacheDir + ".lock") +
-      " sh -c " +
-      ShellQuote("grep -q '\"version\": \"" + std::string(kOrtVersion) + "\"' " +
-                 ShellQuote(package_json) + " 2>/dev/null || npm install --prefix " +
-                 ShellQuote(kCacheDir) +
-                 " --ignore-scripts --no-audit --no-fund --loglevel=error " + kOrtPackage);
-  const auto installed = RunCommand(install, 600);
-  if (installed.exit_code != 0) {
-    for (const char* network : {"ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT", "ECONNRESET",
-                                "ENETUNREACH", "network request", "FetchError"}) {
-      if (installed.output.find(network) != std::string::npos) *unreachable = true;
-    }
-    return "npm install " + std::string(kOrtPackage) + " failed:\n" + installed.output;
-  }
-  const auto loaded = RunCommand("NODE_PATH=" + ShellQuote(kCacheDir + "/node_modules") +
-                                     " node -e \"require('onnxruntime-node')\"",
-                                 60);
-  if (loaded.exit_code != 0) return "require('onnxruntime-node') failed:\n" + loaded.output;
-  return "";
-}
 
 class OnnxAgreementTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { problem_ = new std::string(EnsureOnnxRuntime(&unreachable_)); }
+  static void SetUpTestSuite() {
+    problem_ = new std::string(testing::EnsureOnnxRuntime(&unreachable_));
+  }
   static void TearDownTestSuite() { delete problem_; }
 
   void SetUp() override {
@@ -114,19 +73,12 @@ class OnnxAgreementTest : public ::testing::Test {
     EXPECT_TRUE(logits.ok()) << logits.status().ToString();
     if (!logits.ok()) return a;
 
-    const std::string out = dir_.path() + "/ort_scores.f32";
-    const auto ran =
-        RunCommand("NODE_PATH=" + ShellQuote(kCacheDir + "/node_modules") + " node " +
-                       ShellQuote(kScript) + " " + ShellQuote(onnx_path) + " --features " +
-                       ShellQuote(features_path) + " --split test " + ShellQuote(out),
-                   300);
-    EXPECT_EQ(ran.exit_code, 0) << ran.output;
+    std::string error;
     const size_t classes = model.labels_size();
-    std::ifstream in(out, std::ios::binary);
-    std::vector<float> ort(rows.size() * classes);
-    in.read(reinterpret_cast<char*>(ort.data()), ort.size() * sizeof(float));
-    EXPECT_EQ(static_cast<size_t>(in.gcount()), ort.size() * sizeof(float)) << ran.output;
-    if (!in) return a;
+    const std::vector<float> ort = testing::RunOrtOnFeatures(
+        onnx_path, features_path, {}, rows.size(), classes, dir_.path(), &error);
+    EXPECT_EQ(error, "");
+    if (ort.empty()) return a;
 
     size_t ort_correct = 0;
     for (size_t i = 0; i < rows.size(); ++i) {

@@ -4,6 +4,9 @@
 //
 //   node run_ort.js MODEL.onnx --features FILE [--split train|test|all] OUT.f32
 //   node run_ort.js MODEL.onnx --raw FILE --shape N,C,H,W OUT.f32
+//   options: --rows N         only the first N rows
+//            --outputs-dir D  also every output of the model, output i as
+//                             D/i.bin (its raw elements, rows concatenated)
 //
 // --features reads an impulse feature matrix (worker/features/
 // feature_matrix.h, "IMPFEAT1") and feeds its rows of the chosen split
@@ -36,6 +39,8 @@ function parseArgs(argv) {
     else if (a === '--raw') args.raw = argv[++i];
     else if (a === '--shape') args.shape = argv[++i].split(',').map(Number);
     else if (a === '--split') args.split = argv[++i];
+    else if (a === '--rows') args.rows = Number(argv[++i]);
+    else if (a === '--outputs-dir') args.outputsDir = argv[++i];
     else rest.push(a);
   }
   if (rest.length !== 2) usage('need MODEL.onnx and OUT.f32');
@@ -96,23 +101,35 @@ async function main() {
   });
   const input = session.inputNames[0];
   const output = session.outputNames[0];
-  const [n, c, h, w] = shape;
+  const [c, h, w] = shape.slice(1);
+  const n = args.rows === undefined ? shape[0] : Math.min(args.rows, shape[0]);
   const rowSize = c * h * w;
-  const chunks = [];
+  const chunks = session.outputNames.map(() => []);
   let classes = 0;
   for (let start = 0; start < n; start += kBatch) {
     const rows = Math.min(kBatch, n - start);
     const batch = x.subarray(start * rowSize, (start + rows) * rowSize);
     const feeds = { [input]: new ort.Tensor('float32', batch, [rows, c, h, w]) };
-    const result = (await session.run(feeds))[output];
-    classes = result.dims[1];
-    chunks.push(Buffer.from(result.data.buffer, result.data.byteOffset, result.data.byteLength));
+    const results = await session.run(feeds);
+    classes = results[output].dims[1];
+    session.outputNames.forEach((name, i) => {
+      const d = results[name].data;
+      chunks[i].push(Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+    });
   }
-  fs.writeFileSync(args.out, Buffer.concat(chunks));
+  fs.writeFileSync(args.out, Buffer.concat(chunks[0]));
+  if (args.outputsDir) {
+    chunks.forEach((parts, i) => fs.writeFileSync(`${args.outputsDir}/${i}.bin`, Buffer.concat(parts)));
+  }
   process.stdout.write(JSON.stringify({ rows: n, classes, input, output }) + '\n');
 }
 
-main().catch((e) => {
-  process.stderr.write(`run_ort.js: ${e.stack || e}\n`);
-  process.exit(1);
-});
+// bench/int8_ort_bench.js reads feature matrices with the same code.
+module.exports = { readFeatures };
+
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`run_ort.js: ${e.stack || e}\n`);
+    process.exit(1);
+  });
+}

@@ -46,9 +46,8 @@ class FloatExporter {
       OnnxGraphBuilder::SetAttribute(softmax, "axis", int64_t{-1});
     }
 
-    const auto metadata =
-        ExportMetadata(info, {model.labels().begin(), model.labels().end()}, model.architecture(),
-                       graph_.input_shape());
+    const auto metadata = ExportMetadata(info, {model.labels().begin(), model.labels().end()},
+                                         model.architecture(), graph_.input_shape());
     std::string doc = "Impulse Cluster float32 model";
     if (!info.impulse_name.empty()) doc += " of impulse '" + info.impulse_name + "'";
     if (!model.provenance().empty()) doc += "; " + model.provenance();

@@ -18,6 +18,7 @@ using model::OpKind;
 
 constexpr int32_t kFloat = onnx::TensorProto_DataType_FLOAT;
 constexpr int32_t kInt8 = onnx::TensorProto_DataType_INT8;
+constexpr int32_t kUint8 = onnx::TensorProto_DataType_UINT8;
 constexpr int32_t kInt32 = onnx::TensorProto_DataType_INT32;
 
 template <typename T>
@@ -78,16 +79,18 @@ class QdqExporter {
   }
 
  private:
-  // Scale and zero point initializers of per-tensor int8 parameters, shared
-  // by every Q / DQ node that uses the same pair.
+  // Scale and zero point initializers of an activation's parameters, shared
+  // by every Q / DQ node that uses the same pair. The zero point is
+  // uint8: our int8 code q is the uint8 code q + 128 (see the header).
   std::pair<std::string, std::string> Params(const QuantParams& p) {
     const auto key = std::make_pair(std::bit_cast<uint32_t>(p.scale), p.zero_point);
     auto it = params_.find(key);
     if (it != params_.end()) return it->second;
-    const int8_t zp = static_cast<int8_t>(p.zero_point);
-    const std::string scale = b_.AddFloatInitializer("scale", {}, std::span<const float>(&p.scale, 1));
-    const std::string zero = b_.AddRawInitializer("zero_point", kInt8, {},
-                                                  Bytes(std::span<const int8_t>(&zp, 1)));
+    const uint8_t zp = static_cast<uint8_t>(p.zero_point + 128);
+    const std::string scale =
+        b_.AddFloatInitializer("scale", {}, std::span<const float>(&p.scale, 1));
+    const std::string zero =
+        b_.AddRawInitializer("zero_point", kUint8, {}, Bytes(std::span<const uint8_t>(&zp, 1)));
     return params_[key] = {scale, zero};
   }
 
@@ -99,7 +102,7 @@ class QdqExporter {
   }
 
   // One DequantizeLinear per reader, as QDQ runtimes expect when they fuse
-  // DQ -> op -> Q groups.
+  // DQ -> op -> Q groups (one Q per tensor: its writer's group owns it).
   std::string Dequantize(const QTensor& t, const std::string& reader) {
     const auto [scale, zero] = Params(t.params);
     const std::string out = b_.UniqueName(reader + "_in");
@@ -107,8 +110,8 @@ class QdqExporter {
     return out;
   }
 
-  // `t` as [N, elements]: Flatten of the int8 tensor, which in NCHW memory is
-  // our [C, H, W] C-major order.
+  // `t` as [N, elements]: Flatten of the quantized tensor, which in NCHW
+  // memory is our [C, H, W] C-major order.
   QTensor Flattened(const QTensor& t, const std::string& hint) {
     if (t.shape.size() <= 1) return t;
     const std::string out = b_.UniqueName(hint + "_flat");
@@ -128,11 +131,11 @@ class QdqExporter {
     const std::string scale =
         b_.AddFloatInitializer(q.name + ".weight_scale", scale_dims, q.weight_scales);
     const std::vector<int8_t> zeros(q.weight_scales.size(), 0);
-    const std::string zero = b_.AddRawInitializer(q.name + ".weight_zero_point", kInt8,
-                                                  scale_dims, Bytes(std::span<const int8_t>(zeros)));
+    const std::string zero = b_.AddRawInitializer(q.name + ".weight_zero_point", kInt8, scale_dims,
+                                                  Bytes(std::span<const int8_t>(zeros)));
     const std::string out = b_.UniqueName(q.name + ".weight");
-    auto& node = b_.AddNode("DequantizeLinear", q.name + "_weight_dequantize", {w, scale, zero},
-                            {out});
+    auto& node =
+        b_.AddNode("DequantizeLinear", q.name + "_weight_dequantize", {w, scale, zero}, {out});
     if (per_channel) B::SetAttribute(node, "axis", int64_t{0});
     return out;
   }
@@ -153,8 +156,8 @@ class QdqExporter {
     const std::string zero = b_.AddRawInitializer(q.name + ".bias_zero_point", kInt32, scale_dims,
                                                   Bytes(std::span<const int32_t>(zeros)));
     const std::string out = b_.UniqueName(q.name + ".bias");
-    auto& node = b_.AddNode("DequantizeLinear", q.name + "_bias_dequantize", {bias, scale, zero},
-                            {out});
+    auto& node =
+        b_.AddNode("DequantizeLinear", q.name + "_bias_dequantize", {bias, scale, zero}, {out});
     if (per_channel) B::SetAttribute(node, "axis", int64_t{0});
     return out;
   }
@@ -220,10 +223,10 @@ class QdqExporter {
         if (depthwise && out_c != in_c) return Bad(i, "a depthwise conv keeps its channels");
         const std::vector<int64_t> dims = {out_c, depthwise ? 1 : in_c, kernel[0], kernel[1]};
         IMPULSE_RETURN_IF_ERROR(CheckParameters(i, dims, out_c));
-        auto& node = b_.AddNode("Conv", q.name,
-                                {Dequantize(in[0], q.name), Weights(q, dims, true),
-                                 Bias(q, in[0].params.scale, true)},
-                                {y});
+        auto& node = b_.AddNode(
+            "Conv", q.name,
+            {Dequantize(in[0], q.name), Weights(q, dims, true), Bias(q, in[0].params.scale, true)},
+            {y});
         B::SetAttribute(node, "kernel_shape", kernel);
         B::SetAttribute(node, "strides", strides);
         B::SetAttribute(node, "pads", pads);
@@ -248,8 +251,8 @@ class QdqExporter {
       case OpKind::kMaxPool:
       case OpKind::kAvgPool: {
         const bool max = q.op.kind == OpKind::kMaxPool;
-        auto& node = b_.AddNode(max ? "MaxPool" : "AveragePool", q.name,
-                                {Dequantize(in[0], q.name)}, {y});
+        auto& node =
+            b_.AddNode(max ? "MaxPool" : "AveragePool", q.name, {Dequantize(in[0], q.name)}, {y});
         B::SetAttribute(node, "kernel_shape", kernel);
         B::SetAttribute(node, "strides", strides);
         B::SetAttribute(node, "pads", pads);
@@ -280,8 +283,8 @@ class QdqExporter {
     for (int64_t d : dims) n *= d;
     const size_t want_scales = scales == 1 ? 1 : static_cast<size_t>(dims[0]);
     if (q.weights.size() != static_cast<size_t>(n)) {
-      return Bad(i, std::to_string(q.weights.size()) + " weights, the shapes need " +
-                        std::to_string(n));
+      return Bad(
+          i, std::to_string(q.weights.size()) + " weights, the shapes need " + std::to_string(n));
     }
     if (q.weight_scales.size() != want_scales) {
       return Bad(i, std::to_string(q.weight_scales.size()) + " weight scales, expected " +
