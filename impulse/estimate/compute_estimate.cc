@@ -49,6 +49,7 @@ double SampleSeconds(const PassWork& w, const PassCosts& c) {
   return w.conv_macs * c.conv_s_per_mac() + w.conv_outputs * c.conv_s_per_output() +
          w.depthwise_macs * c.depthwise_s_per_mac() +
          w.depthwise_channels * c.depthwise_s_per_channel() +
+         w.depthwise_1x1_channels * c.depthwise_1x1_s_per_channel() +
          w.pointwise_macs * c.pointwise_s_per_mac() +
          w.pointwise_outputs * c.pointwise_s_per_output() + w.dense_macs * c.dense_s_per_mac() +
          w.batch_norm_elements * c.batch_norm_s_per_element() +
@@ -110,6 +111,7 @@ CostTable DefaultCostTable() {
   train.set_conv_s_per_output(8e-9);
   train.set_depthwise_s_per_mac(0.4e-9);
   train.set_depthwise_s_per_channel(0.18e-6);
+  train.set_depthwise_1x1_s_per_channel(0.75e-6);
   train.set_pointwise_s_per_mac(0.047e-9);
   train.set_pointwise_s_per_output(2.6e-9);
   train.set_dense_s_per_mac(0.1e-9);
@@ -124,6 +126,7 @@ CostTable DefaultCostTable() {
   infer.set_conv_s_per_output(6e-9);
   infer.set_depthwise_s_per_mac(0.18e-9);
   infer.set_depthwise_s_per_channel(7e-9);
+  infer.set_depthwise_1x1_s_per_channel(6e-9);
   infer.set_pointwise_s_per_mac(0.024e-9);
   infer.set_pointwise_s_per_output(1.5e-9);
   infer.set_dense_s_per_mac(0.04e-9);
@@ -132,13 +135,20 @@ CostTable DefaultCostTable() {
   infer.set_elementwise_s_per_element(0.8e-9);
   infer.set_batch_overhead_s(10e-6);
   infer.set_layer_overhead_s(3e-6);
-  t.set_infer_int8_s_per_mac(1.0e-9);
+  // The int8 interpreter's kernels, one thread (depthwise is its slow one).
+  PassCosts& int8 = *t.mutable_int8();
+  int8.set_conv_s_per_mac(1.0e-9);
+  int8.set_depthwise_s_per_mac(8.8e-9);
+  int8.set_pointwise_s_per_mac(1.1e-9);
+  int8.set_dense_s_per_mac(2.7e-9);
   t.set_features_s_per_sample(5e-6);
   t.set_features_s_per_pixel(5e-9);
   t.set_projection_s_per_pair(2.5e-6);
   t.set_pca_s_per_value(5e-8);
   t.set_task_overhead_s(0.5);
   t.set_checkpoint_s_per_param(20e-9);
+  t.set_activation_stats_s_per_element(20e-9);
+  t.set_export_s_per_param(3.5e-6);
   t.set_source("default");
   return t;
 }
@@ -175,7 +185,8 @@ PassWork WorkOf(const model::LayerGraph& graph, Layers which) {
         if (asymmetric) work.elements += inputs;
         if (layer.kind() == v1::LAYER_KIND_DEPTHWISE_CONV2D || layer.groups() > 1) {
           work.depthwise_macs += macs;
-          work.depthwise_channels += layer.output_shape(0);
+          (outputs == layer.output_shape(0) ? work.depthwise_1x1_channels
+                                            : work.depthwise_channels) += layer.output_shape(0);
         } else if (layer.kernel_h() == 1 && layer.kernel_w() == 1) {
           work.pointwise_macs += macs;
           work.pointwise_outputs += outputs;
@@ -304,10 +315,12 @@ Result<JobEstimate> EstimateJob(const v1::Impulse& raw_impulse, const DatasetSiz
 
   // Evaluate: float and int8 over validation and test, calibration.
   const double evaluated = validation + static_cast<double>(data.test_rows);
-  e.evaluate_s =
-      cost.task_overhead_s() +
-      InferSeconds(all, cost.infer(), evaluated + std::min(train_rows, kCalibrationRows)) +
-      evaluated * static_cast<double>(e.macs_per_sample) * cost.infer_int8_s_per_mac();
+  const double calibration = std::min(train_rows, kCalibrationRows);
+  const double elements = static_cast<double>(graph.TotalCost().output_elements);
+  e.evaluate_s = cost.task_overhead_s() + InferSeconds(all, cost.infer(), evaluated + calibration) +
+                 calibration * elements * cost.activation_stats_s_per_element() +
+                 evaluated * SampleSeconds(all, cost.int8()) +
+                 all.params * cost.export_s_per_param();
 
   e.total_s = e.features_s + e.train_s + e.evaluate_s;
   return e;

@@ -9,7 +9,8 @@
 //                                   channel, is bound by its outputs)
 //   depthwise                       MACs x s_per_mac + channels x s_per_channel
 //                                   (the per-plane cost dominates at small
-//                                   spatial sizes)
+//                                   spatial sizes; a 1x1 output has its own,
+//                                   much higher per-channel price)
 //   dense                           MACs x s_per_mac
 //   batch norm                      output elements x its own rate
 //   max / average pool              input elements x its own rate
@@ -37,7 +38,9 @@
 //             pass (a frozen backbone costs its inference pass, no
 //             backward), + validation rows of inference, + a checkpoint
 //   evaluate  (validation + test rows) x (float + int8 inference) +
-//             calibration rows of inference + exports
+//             500 calibration rows of inference with activation statistics
+//             (every output element) + exports (per parameter); a percentile
+//             retry of the int8 calibration is not foreseen
 //   every task adds a fixed start-up cost (blob transfers, process work).
 //
 // Thread safety: pure functions.
@@ -73,6 +76,7 @@ struct PassWork {
   double conv_outputs = 0;
   double depthwise_macs = 0;
   double depthwise_channels = 0;
+  double depthwise_1x1_channels = 0;  // of depthwise layers with a 1x1 output
   double pointwise_macs = 0;
   double pointwise_outputs = 0;
   double dense_macs = 0;

@@ -16,6 +16,7 @@
 #include "impulse/model/layer_graph.h"
 #include "worker/features/feature_matrix.h"
 #include "worker/features/projection.h"
+#include "worker/training/calibration.h"
 #include "worker/training/graph_module.h"
 #include "worker/training/train_step.h"
 
@@ -25,7 +26,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using estimate::PassWork;
 
-constexpr int kPairsPerPass = 11;  // TimePair calls of MeasurePass
+constexpr int kPairsPerPass = 12;  // TimePair calls of MeasurePass
 constexpr int kMinCalls = 3;
 constexpr int kMatrixRows = 256;
 // The batch sizes the worker runs: the default training batch and the
@@ -247,7 +248,8 @@ PassWork Minus(const PassWork& a, const PassWork& b, double n) {
   PassWork d;
   for (double PassWork::*field :
        {&PassWork::conv_macs, &PassWork::conv_outputs, &PassWork::depthwise_macs,
-        &PassWork::depthwise_channels, &PassWork::pointwise_macs, &PassWork::pointwise_outputs,
+        &PassWork::depthwise_channels, &PassWork::depthwise_1x1_channels,
+        &PassWork::pointwise_macs, &PassWork::pointwise_outputs,
         &PassWork::dense_macs, &PassWork::batch_norm_elements, &PassWork::pool_elements,
         &PassWork::elements, &PassWork::layers, &PassWork::params}) {
     d.*field = (a.*field - b.*field) / n;
@@ -407,7 +409,8 @@ Status MeasurePass(Timer& timer, v1::PassCosts& c) {
       Solve2(pw_thin, pw_thick, &PassWork::pointwise_macs, &PassWork::pointwise_outputs);
   c.set_pointwise_s_per_mac(pw_mac);
   c.set_pointwise_s_per_output(pw_out);
-  // Depthwise: 32 channels of 24x24 (MAC-bound) and 128 of 2x2 (per plane).
+  // Depthwise: 32 channels of 24x24 (MAC-bound) and 128 of 2x2 (per plane),
+  // then 128 of 1x1 (a slower path of its own).
   auto depthwise = [&](uint32_t channels, uint32_t side) {
     return Measure(timer,
                    {.side = side,
@@ -422,14 +425,17 @@ Status MeasurePass(Timer& timer, v1::PassCosts& c) {
       Solve2(dw_big, dw_small, &PassWork::depthwise_macs, &PassWork::depthwise_channels);
   c.set_depthwise_s_per_mac(dw_mac);
   c.set_depthwise_s_per_channel(dw_channel);
+  IMPULSE_ASSIGN_OR_RETURN(Measured dw_point, depthwise(128, 1));
+  c.set_depthwise_1x1_s_per_channel(PerUnit(dw_point, &PassWork::depthwise_1x1_channels));
   return MeasureDense(timer, c);
 }
 
 // The feature explorer on `threads` threads (worker/features/projection.h):
-// PCA of 400 rows of 4 096 values, and t-SNE of 300 points with a fifth of
-// its iterations, scaled to all of them.
+// PCA of 600 rows of 1 024 values, and t-SNE of 250 and of 600 points with a
+// tenth of its iterations; the slope between the two is per pair (t-SNE is
+// quadratic), scaled to all the iterations.
 Status MeasureExplorer(int threads, v1::CostTable& table) {
-  const int pca_rows = 400, dims = 4096, points = 300, fraction = 5;
+  const int pca_rows = 600, dims = 1024, fraction = 10;
   std::mt19937 rng(7);
   std::vector<uint8_t> pixels(static_cast<size_t>(pca_rows) * dims);
   for (auto& p : pixels) p = static_cast<uint8_t>(rng());
@@ -445,12 +451,56 @@ Status MeasureExplorer(int threads, v1::CostTable& table) {
   const int all_iterations = options.iterations;
   options.iterations /= fraction;
   options.exaggeration_iterations /= fraction;
-  started = Clock::now();
-  IMPULSE_RETURN_IF_ERROR(features::Tsne(projected.rowRange(0, points), options).status());
-  const double tsne_s = std::chrono::duration<double>(Clock::now() - started).count();
-  table.set_projection_s_per_pair(tsne_s * all_iterations / options.iterations /
-                                  (static_cast<double>(points) * points));
+  auto tsne_s = [&](int points) -> Result<double> {
+    const auto t0 = Clock::now();
+    IMPULSE_RETURN_IF_ERROR(features::Tsne(projected.rowRange(0, points), options).status());
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  const double few = 250, many = pca_rows;
+  IMPULSE_ASSIGN_OR_RETURN(double t_few, tsne_s(static_cast<int>(few)));
+  IMPULSE_ASSIGN_OR_RETURN(double t_many, tsne_s(static_cast<int>(many)));
+  const double per_pair = std::max(t_many - t_few, kMinShare * t_many) / (many * many - few * few);
+  table.set_projection_s_per_pair(per_pair * all_iterations / options.iterations);
   return Status::Ok();
+}
+
+// The int8 stage's activation statistics (worker/training/calibration.h)
+// over 128 rows of a small CNN, less what its inference costs at the
+// measured `infer` figures, per output element.
+Status MeasureActivationStats(Matrices& matrices, int threads, v1::CostTable& table) {
+  GraphSketch sketch(1, 24);
+  sketch.Conv(16, 3).BatchNorm().Relu().MaxPool().Conv(32, 3).BatchNorm().Relu();
+  IMPULSE_ASSIGN_OR_RETURN(model::LayerGraph graph, sketch.Finish());
+  IMPULSE_ASSIGN_OR_RETURN(const features::FeatureMatrix* fm, matrices.For(1, 24));
+  v1::Model model = graph.model();
+  for (const auto& label : fm->shape().labels) model.add_labels(label);
+  GraphModule(graph)->ExportWeights(&model);
+  const int64_t rows = 128;
+  std::vector<uint64_t> order(rows);
+  for (int64_t i = 0; i < rows; ++i) order[i] = static_cast<uint64_t>(i);
+  const auto started = Clock::now();
+  IMPULSE_RETURN_IF_ERROR(CollectActivationStats(model, *fm, order, threads).status());
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  const double inference = estimate::BatchSeconds(estimate::WorkOf(graph), table.infer(), rows, false);
+  const double elements = static_cast<double>(rows * graph.TotalCost().output_elements);
+  table.set_activation_stats_s_per_element(std::max(seconds - inference, kMinShare * seconds) /
+                                           elements);
+  return Status::Ok();
+}
+
+// The int8 evaluator is not timed here (it is not LibTorch code): its
+// default figures, scaled by how much faster or slower than the default
+// table this worker trains the reference workload.
+void ScaleInt8(v1::CostTable& table) {
+  const v1::CostTable defaults = estimate::DefaultCostTable();
+  const double ratio =
+      estimate::ReferenceSeconds(table) / estimate::ReferenceSeconds(defaults);
+  v1::PassCosts& int8 = *table.mutable_int8();
+  int8 = defaults.int8();
+  int8.set_conv_s_per_mac(int8.conv_s_per_mac() * ratio);
+  int8.set_depthwise_s_per_mac(int8.depthwise_s_per_mac() * ratio);
+  int8.set_pointwise_s_per_mac(int8.pointwise_s_per_mac() * ratio);
+  int8.set_dense_s_per_mac(int8.dense_s_per_mac() * ratio);
 }
 
 }  // namespace
@@ -469,6 +519,8 @@ Result<v1::CostTable> MeasureCostTable(const CalibrationOptions& options) {
     IMPULSE_RETURN_IF_ERROR(MeasurePass(train, *table.mutable_train()));
     IMPULSE_RETURN_IF_ERROR(MeasurePass(infer, *table.mutable_infer()));
     IMPULSE_RETURN_IF_ERROR(MeasureExplorer(std::max(1, options.threads), table));
+    IMPULSE_RETURN_IF_ERROR(MeasureActivationStats(matrices, std::max(1, options.threads), table));
+    ScaleInt8(table);
   } catch (const std::exception& e) {
     return Internal(std::string("cost calibration: ") + e.what());
   }

@@ -13,21 +13,31 @@
 //      per layer and per sample, less the per-layer overhead, divided by
 //      that layer's work (impulse/estimate's WorkOf). Kinds with two terms
 //      take two such pairs of different shapes and solve for both:
-//        batch norm, ReLU (element-wise)  after a 16-channel conv, NCHW
-//        k x k conv     1 -> 16 on 32x32 (9 MACs per output), 32 -> 32 on 16x16
-//        pointwise      16 -> 16 on 24x24, 96 -> 96 on 12x12, channels-last
+//        batch norm, ReLU, max pool  after a 3 -> 16 pointwise conv, NCHW,
+//                       on 24x24
+//        k x k conv     1 -> 16 on 24x24 (9 MACs per output), 32 -> 32 on 12x12
+//        pointwise      16 -> 16 on 24x24, 96 -> 96 on 8x8, channels-last
 //                       behind a depthwise layer, as MobileNets run
-//        depthwise      32 channels of 48x48, 128 channels of 2x2
-//   3. dense and the optimizer: a 1.8 M-parameter MLP at 4 and 128 rows
-//      (the slope is per sample, the intercept per step).
-// Each time is the lower quartile of repeated calls after a warm-up; a
-// figure that noise would make negative is kept at a small positive share
-// of its probe's time, so every figure is positive and finite.
+//        depthwise      32 channels of 24x24, 128 channels of 2x2; and 128
+//                       channels of 1x1 (a slow path of its own)
+//   3. dense and the optimizer: a 0.66 M-parameter MLP at 4 and 128 rows
+//      (the slope is per sample, the intercept per step);
+//   4. the feature explorer: PCA of 600 rows of 1 024 values, t-SNE of 250
+//      and of 600 points (a tenth of its iterations; the slope per pair,
+//      scaled);
+//   5. the int8 stage's activation statistics over 128 rows of a small CNN,
+//      less its inference at the figures of step 2.
+// Each pair of graphs runs alternately, one call each in turn after a
+// warm-up, for budget_s / 24 or at least three turns, so a busy machine
+// slows both alike: the time of the fewer-layer graph is the median of its
+// calls and the other's adds the median of the paired differences. A figure
+// that noise would make negative is kept at a small positive share of its
+// probe's time, so every figure is positive and finite.
 //
-//   4. the feature explorer: PCA of 400 rows of 4 096 values, t-SNE of 300
-//      points (a fifth of its iterations, scaled).
-// The int8 evaluator, image decoding, task and checkpoint figures are not
-// measured (left 0: the default table's apply).
+// The int8 evaluator's figures are the default table's, scaled by how this
+// worker's training of a reference workload compares with the default's.
+// Image decoding, task, checkpoint and export figures are not measured
+// (left 0: the default table's apply).
 //
 // Sets LibTorch's process-wide thread count. Call it before serving tasks,
 // not concurrently with them. Takes about budget_s, plus warm-ups.
