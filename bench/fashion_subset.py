@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Writes a Fashion-MNIST subset as an IDX dataset folder the client reads.
 
-  fashion_subset.py --classes 5,6,7,8,9 --train-per-class 100 --out DIR
+  fashion_subset.py --classes 5,6,7,8,9 --train-per-class 100 [--test-per-class 50] --out DIR
 
 DIR gets train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, the t10k
-pair (every test image of those classes) and labels.txt. Labels are renumbered
+pair (every test image of those classes, or --test-per-class of each) and
+labels.txt. Labels are renumbered
 0..k-1 in the order given, so a model's output i is labels.txt's line i.
 """
 import argparse
@@ -58,12 +59,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--classes", required=True)
     parser.add_argument("--train-per-class", type=int, default=0, help="0 = all")
+    parser.add_argument("--test-per-class", type=int, default=0, help="0 = all")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     classes = [int(c) for c in args.classes.split(",")]
     os.makedirs(args.out, exist_ok=True)
-    for prefix, per_class in (("train", args.train_per_class), ("t10k", 0)):
+    for prefix, per_class in (("train", args.train_per_class), ("t10k", args.test_per_class)):
         images, labels = subset(prefix, classes, per_class, args.seed)
         write_idx(f"{args.out}/{prefix}-images-idx3-ubyte.gz", images)
         write_idx(f"{args.out}/{prefix}-labels-idx1-ubyte.gz", labels)

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "client/dataset_layout.h"
+#include "client/duration.h"
 #include "client/output.h"
 #include "impulse/blob_transfer.h"
 #include "impulse/grpc_status.h"
@@ -222,6 +223,25 @@ int RunSubmit(const GlobalOptions& global, const SubmitOptions& options) {
   return FinishJob(session, *finished, options.out_dir, global.json);
 }
 
+int RunEstimate(const GlobalOptions& global, const SubmitOptions& options) {
+  auto impulse = LoadImpulseFile(options.impulse_path);
+  if (!impulse.ok()) return Fail(impulse.status());
+  Session session(global);
+  auto dataset = UploadDataset(session, options, global.json);
+  if (!dataset.ok()) return Fail(dataset.status());
+  // A local weights file is not uploaded: only whether weights are given
+  // (a frozen backbone trains faster) matters to the estimate.
+  v1::EstimateRequest request;
+  request.set_project(global.project);
+  *request.mutable_impulse() = *impulse;
+  request.set_dataset_sha256(*dataset);
+  auto estimate = session.Call<v1::EstimateRequest, v1::EstimateReply>(
+      "Estimate", &v1::ClientService::Stub::Estimate, request);
+  if (!estimate.ok()) return Fail(estimate.status());
+  PrintEstimate(*estimate, WithDefaults(*impulse), global.json);
+  return 0;
+}
+
 int RunWatch(const GlobalOptions& global, const std::string& job_id) {
   Session session(global);
   auto finished = FollowJob(session, job_id, global.json);
@@ -276,6 +296,69 @@ int RunWorkers(const GlobalOptions& global) {
       "ListWorkers", &v1::ClientService::Stub::ListWorkers, v1::ListWorkersRequest());
   if (!workers.ok()) return Fail(workers.status());
   PrintWorkers(*workers, global.json);
+  return 0;
+}
+
+namespace {
+
+Result<v1::Project> GetProject(Session& session) {
+  v1::GetProjectRequest request;
+  request.set_project(session.project());
+  return session.Call<v1::GetProjectRequest, v1::Project>(
+      "GetProject", &v1::ClientService::Stub::GetProject, request);
+}
+
+// The flags given, applied over the project's current settings.
+Status ApplyProjectFlags(const ProjectFlags& flags, v1::Project& project) {
+  if (flags.job_limit.empty() && flags.budget.empty() && flags.period.empty() &&
+      flags.max_jobs.empty()) {
+    return InvalidArgument(
+        "project set: give at least one of --job-limit, --budget, --period, --max-jobs");
+  }
+  const struct {
+    const char* flag;
+    const std::string& text;
+    void (v1::Project::*set)(double);
+  } durations[] = {{"--job-limit", flags.job_limit, &v1::Project::set_job_limit_s},
+                   {"--budget", flags.budget, &v1::Project::set_period_budget_s},
+                   {"--period", flags.period, &v1::Project::set_period_s}};
+  for (const auto& duration : durations) {
+    if (duration.text.empty()) continue;
+    IMPULSE_ASSIGN_OR_RETURN(double seconds, ParseDurationS(duration.text, duration.flag));
+    (project.*duration.set)(seconds);
+  }
+  if (!flags.max_jobs.empty()) {
+    char* end = nullptr;
+    const unsigned long max = std::strtoul(flags.max_jobs.c_str(), &end, 10);
+    if (*end != '\0' || flags.max_jobs[0] == '-' || max > UINT32_MAX) {
+      return InvalidArgument("--max-jobs: '" + flags.max_jobs + "' is not a count (0 = unlimited)");
+    }
+    project.set_max_concurrent_jobs(static_cast<uint32_t>(max));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunProjectShow(const GlobalOptions& global) {
+  Session session(global);
+  auto project = GetProject(session);
+  if (!project.ok()) return Fail(project.status());
+  PrintProject(*project, global.json);
+  return 0;
+}
+
+int RunProjectSet(const GlobalOptions& global, const ProjectFlags& flags) {
+  Session session(global);
+  auto project = GetProject(session);
+  if (!project.ok()) return Fail(project.status());
+  if (Status applied = ApplyProjectFlags(flags, *project); !applied.ok()) return Fail(applied);
+  v1::SetProjectRequest request;
+  *request.mutable_project() = *project;
+  auto updated = session.Call<v1::SetProjectRequest, v1::Project>(
+      "SetProject", &v1::ClientService::Stub::SetProject, request);
+  if (!updated.ok()) return Fail(updated.status());
+  PrintProject(*updated, global.json);
   return 0;
 }
 

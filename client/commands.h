@@ -27,11 +27,26 @@ struct SubmitOptions {
 };
 
 int RunSubmit(const GlobalOptions& global, const SubmitOptions& options);
+// Uploads the dataset as submit does and prints what the job would cost;
+// 0 whether or not it fits the project's limit (the output says which).
+int RunEstimate(const GlobalOptions& global, const SubmitOptions& options);
 int RunWatch(const GlobalOptions& global, const std::string& job_id);
 int RunStatus(const GlobalOptions& global, const std::string& job_id);
 int RunCancel(const GlobalOptions& global, const std::string& job_id);
 int RunFetch(const GlobalOptions& global, const std::string& job_id, const std::string& out_dir);
 int RunList(const GlobalOptions& global);
 int RunWorkers(const GlobalOptions& global);
+
+// `project set`: each flag given (non-empty) replaces that setting; the
+// others keep their values. Durations as client/duration.h reads them.
+struct ProjectFlags {
+  std::string job_limit;  // e.g. "20m"
+  std::string budget;     // per period; "0" = unlimited
+  std::string period;     // e.g. "1d"
+  std::string max_jobs;   // "0" = unlimited
+};
+
+int RunProjectShow(const GlobalOptions& global);
+int RunProjectSet(const GlobalOptions& global, const ProjectFlags& flags);
 
 }  // namespace impulse::client

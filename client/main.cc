@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
                          "keep the trained model as the project's weights NAME, for "
                          "later impulses' learning.weights");
 
+  auto* estimate = app.add_subcommand(
+      "estimate", "compute time, MACs and on-device RAM, flash and latency; no training");
+  add_dataset_options(estimate);
+
   std::string job_id, out_dir;
   auto add_job = [&](CLI::App* command) {
     command->add_option("job", job_id, "job id")->required();
@@ -71,6 +75,20 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "list the project's jobs");
   auto* workers = app.add_subcommand("workers", "list connected workers");
 
+  // Durations take s, m, h or d: 90s, 20m, 10h, 1d, 1h30m.
+  impulse::client::ProjectFlags project_flags;
+  auto* project = app.add_subcommand("project", "show or set the project's compute limits");
+  project->require_subcommand(1);
+  auto* project_show = project->add_subcommand("show", "limits, budget and usage this period");
+  auto* project_set = project->add_subcommand("set", "change the flags given; keep the rest");
+  project_set->add_option("--job-limit", project_flags.job_limit,
+                          "compute one job may use (default 20m)");
+  project_set->add_option("--budget", project_flags.budget,
+                          "compute the project may use per period; 0 = unlimited");
+  project_set->add_option("--period", project_flags.period, "budget period (default 1d)");
+  project_set->add_option("--max-jobs", project_flags.max_jobs,
+                          "jobs queued or running at once; 0 = unlimited");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -85,11 +103,14 @@ int main(int argc, char** argv) {
     return RunSubmit(global, submit);
   }
   if (submit_cmd->parsed()) return RunSubmit(global, submit);
+  if (estimate->parsed()) return RunEstimate(global, submit);
   if (watch->parsed()) return RunWatch(global, job_id);
   if (status->parsed()) return RunStatus(global, job_id);
   if (cancel->parsed()) return RunCancel(global, job_id);
   if (fetch->parsed()) return RunFetch(global, job_id, out_dir);
   if (list->parsed()) return RunList(global);
   if (workers->parsed()) return RunWorkers(global);
+  if (project_show->parsed()) return RunProjectShow(global);
+  if (project_set->parsed()) return RunProjectSet(global, project_flags);
   return 2;
 }

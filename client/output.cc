@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -12,6 +14,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "client/duration.h"
 #include "impulse/blob_transfer.h"
 #include "impulse/task_names.h"
 
@@ -58,8 +61,14 @@ json SplitJson(const v1::SplitMetrics& split) {
 }
 
 json DeviceJson(const v1::DeviceFigures& d) {
-  return {{"latency_ms", d.latency_ms()}, {"ram_bytes", d.ram_bytes()},
-          {"flash_bytes", d.flash_bytes()}};
+  json layers = json::array();
+  for (const auto& layer : d.layers()) {
+    layers.push_back({{"name", layer.name()}, {"kind", layer.kind()}, {"macs", layer.macs()},
+                      {"latency_ms", layer.latency_ms()}});
+  }
+  return {{"latency_ms", d.latency_ms()},         {"ram_bytes", d.ram_bytes()},
+          {"flash_bytes", d.flash_bytes()},       {"latency_source", d.latency_source()},
+          {"flash_source", d.flash_source()},     {"layers", layers}};
 }
 
 // metrics.json: the contract in DESIGN.md, plus features, impulse, dataset,
@@ -81,6 +90,10 @@ json MetricsJson(const v1::Job& job) {
     }
   }
   out["timings"] = timings;
+  out["compute"] = {{"used_s", job.compute_s()}, {"estimate_s", job.estimate_s()}};
+  json epochs = json::array();
+  for (const auto& epoch : r.training_log()) epochs.push_back(json::parse(ToJson(epoch)));
+  out["training_log"] = epochs;
   if (r.has_features()) {
     const auto& f = r.features();
     out["features"] = {{"sha256", f.features_sha256()}, {"samples", f.samples()},
@@ -112,6 +125,18 @@ std::string Describe(const v1::Event& event) {
     return "task " + event.task_id() + " " + TaskStateName(event.task_state());
   }
   return "job " + JobStateName(event.job_state());
+}
+
+// Target, latency, RAM and flash of float32 beside int8.
+void PrintDeviceTable(const v1::JobResults& r) {
+  if (!r.float32().has_device() && !r.int8().has_device()) return;
+  std::printf("  device %-20s %12s %12s %12s\n", r.target().c_str(), "latency", "RAM", "flash");
+  for (const auto& [name, model] : {std::pair{"float32", &r.float32()}, std::pair{"int8", &r.int8()}}) {
+    if (!model->has_device()) continue;
+    const v1::DeviceFigures& d = model->device();
+    std::printf("    %-25s %9.3f ms %8.1f KiB %8.1f KiB\n", name, d.latency_ms(),
+                d.ram_bytes() / 1024.0, d.flash_bytes() / 1024.0);
+  }
 }
 
 void PrintModelRow(const char* name, const v1::ModelResults& model) {
@@ -222,6 +247,9 @@ void PrintJob(const v1::Job& job, bool json_output) {
               JobKindName(job.kind()).c_str(), JobStateName(job.state()).c_str(),
               job.project().c_str(), FormatTime(job.created_ms()).c_str());
   if (!job.reason().empty()) std::printf("  reason: %s\n", job.reason().c_str());
+  if (job.compute_s() > 0 || job.estimate_s() > 0) {
+    std::printf("  compute: %.0f s used (estimated %.0f s)\n", job.compute_s(), job.estimate_s());
+  }
   for (const auto& task : job.tasks()) {
     std::printf("  task %-28s %-18s %-10s attempt %u%s%s\n", task.id().c_str(),
                 TaskKindName(task.kind()).c_str(), TaskStateName(task.state()).c_str(),
@@ -240,6 +268,7 @@ void PrintJob(const v1::Job& job, bool json_output) {
   if (!r.quantization_method().empty()) {
     std::printf("  int8 activation ranges: %s\n", r.quantization_method().c_str());
   }
+  PrintDeviceTable(r);
   PrintClassTable(r);
   for (const auto& warning : r.warnings()) std::printf("  warning: %s\n", warning.c_str());
   for (const auto& artifact : job.artifacts()) {
@@ -299,4 +328,73 @@ Status WriteJobOutputs(const v1::Job& job, v1::BlobService::Stub& blobs,
   return Status::Ok();
 }
 
+void PrintProject(const v1::Project& project, bool json_output) {
+  if (json_output) {
+    std::cout << ToJson(project) << "\n";
+    return;
+  }
+  auto duration = [](double seconds) { return FormatDurationS(std::round(seconds)); };
+  std::printf("project %s\n", project.name().c_str());
+  std::printf("  job limit   %s of compute per job\n", duration(project.job_limit_s()).c_str());
+  if (project.period_budget_s() > 0) {
+    const double left = std::max(0.0, project.period_budget_s() - project.period_used_s());
+    std::printf("  budget      %s per %s: %s used this period, %s left\n",
+                duration(project.period_budget_s()).c_str(), duration(project.period_s()).c_str(),
+                duration(project.period_used_s()).c_str(), duration(left).c_str());
+  } else {
+    std::printf("  budget      unlimited; %s used this %s period\n",
+                duration(project.period_used_s()).c_str(), duration(project.period_s()).c_str());
+  }
+  if (project.period_reset_ms() > 0) {
+    std::printf("  resets      %s UTC\n", FormatTime(project.period_reset_ms()).c_str());
+  }
+  if (project.max_concurrent_jobs() > 0) {
+    std::printf("  jobs        %u queued or running, at most %u\n", project.active_jobs(),
+                project.max_concurrent_jobs());
+  } else {
+    std::printf("  jobs        %u queued or running, no limit\n", project.active_jobs());
+  }
+  std::printf("  total       %s used\n", duration(project.total_used_s()).c_str());
+}
+
+namespace {
+
+std::string KiB(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1f KiB", static_cast<double>(bytes) / 1024);
+  return text;
+}
+
+}  // namespace
+
+void PrintEstimate(const v1::EstimateReply& e, const v1::Impulse& impulse, bool json_output) {
+  if (json_output) {
+    std::cout << ToJson(e) << "\n";
+    return;
+  }
+  const bool fits = e.compute_s() <= e.limit_s() || e.limit_s() <= 0;
+  std::printf("estimate for %s (cost table: %s)\n", impulse.name().c_str(),
+              e.cost_source().c_str());
+  std::printf("  compute     %.0f s of the project's %.0f s per-job limit: %s\n", e.compute_s(),
+              e.limit_s(), fits ? "fits" : "OVER THE LIMIT, submit would be refused");
+  std::printf("    features  %8.1f s%s\n", e.features_s(),
+              e.features_s() == 0 ? " (already generated for this dataset)" : "");
+  if (e.epochs() > 0) {
+    std::printf("    train     %8.1f s  (%u epochs of %llu rows, %.1f s each)\n", e.train_s(),
+                e.epochs(), static_cast<unsigned long long>(e.train_rows()),
+                e.seconds_per_epoch());
+    std::printf("    evaluate  %8.1f s\n", e.evaluate_s());
+  }
+  for (const std::string& way : e.advice()) std::printf("  fits with   %s\n", way.c_str());
+  if (e.epochs() == 0) return;  // features only: no model
+  std::printf("  model       %.2f M MACs per inference\n", static_cast<double>(e.macs()) / 1e6);
+  std::printf("  on %s:\n", impulse.target().c_str());
+  std::printf("    %-8s %12s %12s %12s\n", "", "latency", "RAM", "flash");
+  for (auto [name, figures] : {std::pair{"float32", &e.float32()}, std::pair{"int8", &e.int8()}}) {
+    std::printf("    %-8s %9.1f ms %12s %12s\n", name, figures->latency_ms(),
+                KiB(figures->ram_bytes()).c_str(), KiB(figures->flash_bytes()).c_str());
+  }
+}
+
 }  // namespace impulse::client
+

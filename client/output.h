@@ -39,6 +39,11 @@ class EventPrinter {
 void PrintJob(const v1::Job& job, bool json);
 void PrintJobList(const v1::ListJobsReply& jobs, bool json);
 void PrintWorkers(const v1::ListWorkersReply& workers, bool json);
+// An estimate: compute by stage against the limit, ways to fit, MACs, and
+// the target's latency, RAM and flash for float32 and int8.
+void PrintEstimate(const v1::EstimateReply& estimate, const v1::Impulse& impulse, bool json);
+// A project's compute limits and its usage this budget period.
+void PrintProject(const v1::Project& project, bool json);
 
 // Writes metrics.json and fetches every artifact of the job into out_dir.
 Status WriteJobOutputs(const v1::Job& job, v1::BlobService::Stub& blobs, const std::string& out_dir);

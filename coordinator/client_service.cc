@@ -1,5 +1,6 @@
 #include "coordinator/client_service.h"
 
+#include "coordinator/partial_results.h"
 #include "impulse/grpc_status.h"
 
 namespace impulse::coordinator {
@@ -36,6 +37,8 @@ grpc::Status ClientServiceImpl::GetJob(grpc::ServerContext*, const v1::GetJobReq
   RpcTimer timer(metrics_, "GetJob");
   auto job = store_.GetJob(ProjectOrDefault(request->project()), request->job_id());
   if (!job.ok()) return ToGrpc(timer.Record(job.status()));
+  Status partial = AddPartialResults(store_, blobs_, *job);
+  if (!partial.ok()) return ToGrpc(timer.Record(partial));
   *reply = std::move(job).value();
   return grpc::Status::OK;
 }
@@ -96,6 +99,37 @@ grpc::Status ClientServiceImpl::ListWorkers(grpc::ServerContext*, const v1::List
   auto workers = store_.ListWorkers(seen_after);
   if (!workers.ok()) return ToGrpc(timer.Record(workers.status()));
   for (auto& worker : *workers) *reply->add_workers() = std::move(worker);
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientServiceImpl::Estimate(grpc::ServerContext*, const v1::EstimateRequest* request,
+                                         v1::EstimateReply* reply) {
+  RpcTimer timer(metrics_, "Estimate");
+  auto estimate = scheduler_.Estimate(*request);
+  if (!estimate.ok()) return ToGrpc(timer.Record(estimate.status()));
+  *reply = std::move(estimate).value();
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientServiceImpl::GetProject(grpc::ServerContext*,
+                                           const v1::GetProjectRequest* request,
+                                           v1::Project* reply) {
+  RpcTimer timer(metrics_, "GetProject");
+  auto project = store_.GetProject(ProjectOrDefault(request->project()), clock_.NowMs());
+  if (!project.ok()) return ToGrpc(timer.Record(project.status()));
+  *reply = std::move(project).value();
+  return grpc::Status::OK;
+}
+
+grpc::Status ClientServiceImpl::SetProject(grpc::ServerContext*,
+                                           const v1::SetProjectRequest* request,
+                                           v1::Project* reply) {
+  RpcTimer timer(metrics_, "SetProject");
+  v1::Project settings = request->project();
+  settings.set_name(ProjectOrDefault(settings.name()));
+  auto project = store_.SetProject(settings, clock_.NowMs());
+  if (!project.ok()) return ToGrpc(timer.Record(project.status()));
+  *reply = std::move(project).value();
   return grpc::Status::OK;
 }
 

@@ -2,6 +2,7 @@
 // Scheduler or Store method, and map the Status.
 #pragma once
 
+#include "coordinator/blob_store.h"
 #include "coordinator/clock.h"
 #include "coordinator/metrics.h"
 #include "coordinator/scheduler.h"
@@ -18,9 +19,14 @@ struct WatchOptions {
 class ClientServiceImpl final : public v1::ClientService::Service {
  public:
   // All references must outlive the service.
-  ClientServiceImpl(Scheduler& scheduler, Store& store, Clock& clock, Metrics& metrics,
-                    WatchOptions watch = {})
-      : scheduler_(scheduler), store_(store), clock_(clock), metrics_(metrics), watch_(watch) {}
+  ClientServiceImpl(Scheduler& scheduler, Store& store, BlobStore& blobs, Clock& clock,
+                    Metrics& metrics, WatchOptions watch = {})
+      : scheduler_(scheduler),
+        store_(store),
+        blobs_(blobs),
+        clock_(clock),
+        metrics_(metrics),
+        watch_(watch) {}
 
   grpc::Status RegisterDataset(grpc::ServerContext*, const v1::RegisterDatasetRequest*,
                                v1::DatasetInfo*) override;
@@ -34,6 +40,12 @@ class ClientServiceImpl final : public v1::ClientService::Service {
   grpc::Status CancelJob(grpc::ServerContext*, const v1::CancelJobRequest*, v1::Job*) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
                            v1::ListWorkersReply*) override;
+  grpc::Status Estimate(grpc::ServerContext*, const v1::EstimateRequest*,
+                        v1::EstimateReply*) override;
+  grpc::Status GetProject(grpc::ServerContext*, const v1::GetProjectRequest*,
+                          v1::Project*) override;
+  grpc::Status SetProject(grpc::ServerContext*, const v1::SetProjectRequest*,
+                          v1::Project*) override;
 
  private:
   Status Watch(grpc::ServerContext* context, const v1::WatchJobRequest& request,
@@ -41,6 +53,7 @@ class ClientServiceImpl final : public v1::ClientService::Service {
 
   Scheduler& scheduler_;
   Store& store_;
+  BlobStore& blobs_;
   Clock& clock_;
   Metrics& metrics_;
   const WatchOptions watch_;

@@ -35,6 +35,9 @@ void LeaseReaper::RunOnce() {
     spdlog::error("requeue of expired leases failed: {}", expired.status().ToString());
   }
   if (auto stats = store_.GetQueueStats(); stats.ok()) metrics_.SetQueueStats(*stats);
+  if (auto projects = store_.ListProjects(now_ms); projects.ok()) {
+    for (const auto& project : *projects) metrics_.SetProjectCompute(project);
+  }
   if (auto workers = store_.ListWorkers(now_ms - worker_seen_window_ms_); workers.ok()) {
     double cpu = 0, gpu = 0;
     for (const auto& worker : *workers) (worker.gpus() > 0 ? gpu : cpu) += 1;

@@ -1,6 +1,7 @@
 // LeaseReaper: a background thread that, every interval, requeues tasks
 // whose leases lapsed (Store::RequeueExpired) and refreshes the gauges that
-// are read from the Store (queue depth, running tasks, workers connected).
+// are read from the Store (queue depth, running tasks, workers connected,
+// projects' compute used and remaining).
 //
 // Several coordinators may run one each: RequeueExpired is one atomic Store
 // transition, so a lease is requeued once whoever sees it first.

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "coordinator/server.h"
+#include "impulse/device/device_catalog.h"
 
 namespace {
 
@@ -47,12 +48,22 @@ int main(int argc, char** argv) {
   app.add_option("--max-attempts", max_attempts, "leases of one task before it fails")
       ->capture_default_str()
       ->check(CLI::Range(1u, 100u));
+  std::string devices_file;
+  app.add_option("--devices", devices_file,
+                 "YAML file of devices added to the target catalog (or IMPULSE_DEVICES); "
+                 "docs/DEVICES.md");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   options.scheduler.lease_ttl_ms = lease_ttl_ms;
   options.scheduler.max_attempts = max_attempts;
+  auto devices = impulse::device::LoadDeviceCatalog(devices_file);
+  if (!devices.ok()) {
+    spdlog::error("{}", devices.status().ToString());
+    return 2;
+  }
+  options.scheduler.devices = std::move(devices).value();
 
   // Signals are taken by one thread so the server shuts down cleanly.
   sigset_t signals;

@@ -33,7 +33,16 @@ class Metrics {
   int ExposedPort() const { return endpoint_.port(); }
 
   void ObserveRpc(const std::string& method, StatusCode code, double seconds);
+  // Also observes actual / estimated compute of a job this completion
+  // finished successfully.
   void ObserveCompletion(const CompletionEffect& effect, int64_t finished_ms);
+  // reason: "job_limit" | "budget" | "concurrency"
+  void ObserveRefusal(const std::string& project, const std::string& reason);
+  void ObserveWithdrawal(const std::string& project);
+  // Worker-seconds this coordinator charged to the project.
+  void ObserveCharge(const std::string& project, double seconds);
+  // Usage of the project's current budget period (read from the Store).
+  void SetProjectCompute(const v1::Project& project);
   void ObserveExpiredLease(bool requeued);
   void SetQueueStats(const QueueStats& stats);
   void SetWorkersConnected(const std::string& kind, double count);
@@ -51,6 +60,12 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& task_seconds_;
   prometheus::Family<prometheus::Counter>& leases_expired_;
   prometheus::Family<prometheus::Gauge>& workers_connected_;
+  prometheus::Family<prometheus::Counter>& project_charged_;
+  prometheus::Family<prometheus::Gauge>& project_used_;
+  prometheus::Family<prometheus::Gauge>& project_remaining_;
+  prometheus::Family<prometheus::Counter>& jobs_refused_;
+  prometheus::Family<prometheus::Counter>& jobs_withdrawn_;
+  prometheus::Family<prometheus::Histogram>& compute_ratio_;
 };
 
 // Times one RPC and records it when it goes out of scope.

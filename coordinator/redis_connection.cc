@@ -93,8 +93,11 @@ int64_t RedisValue::AsInt() const {
 }
 
 LuaScript::LuaScript(std::string_view name) : name_(name) {
-  // common.lua holds the helpers every script shares (Lua has no include).
+  // common.lua and compute.lua hold the helpers scripts share (Lua has no
+  // include).
   source_ = std::string(LuaScriptSource("common"));
+  source_ += "\n";
+  source_ += LuaScriptSource("compute");
   source_ += "\n";
   source_ += LuaScriptSource(name);
   sha1_ = Sha1Hex(source_);

@@ -51,7 +51,7 @@ struct RedisValue {
   int64_t AsInt() const;
 };
 
-// A script of coordinator/scripts/: common.lua followed by NAME.lua, with
+// A script of coordinator/scripts/: common.lua, compute.lua, then NAME.lua, with
 // the SHA1 that EVALSHA names it by. Immutable; thread-safe.
 class LuaScript {
  public:

@@ -48,12 +48,16 @@ class RedisKeys {
     return Join(project, "cache:", cache_key);
   }
   std::string Weights(std::string_view project) const { return Join(project, "weights", ""); }
+  std::string Project(std::string_view project) const { return Join(project, "project", ""); }
+  std::string ActiveJobs(std::string_view project) const { return Join(project, "active", ""); }
 
   // ---- cluster-wide
   std::string Queue(v1::TaskKind kind) const { return prefix_ + ":queue:" + TaskKindName(kind); }
   std::string Leases() const { return prefix_ + ":leases"; }
   std::string Fence() const { return prefix_ + ":fence"; }
+  std::string Projects() const { return prefix_ + ":projects"; }
   std::string Workers() const { return prefix_ + ":workers"; }
+  std::string CostTables() const { return prefix_ + ":costs"; }
   std::string Worker(std::string_view worker_id) const {
     return prefix_ + ":worker:" + std::string(worker_id);
   }

@@ -8,7 +8,9 @@
 #include <set>
 
 #include "coordinator/blob_store.h"
+#include "coordinator/projects.h"
 #include "coordinator/redis_connection.h"
+#include "coordinator/redis_values.h"
 #include "impulse/task_names.h"
 
 namespace impulse::coordinator {
@@ -21,12 +23,12 @@ constexpr uint32_t kDefaultEventCount = 1000;
 constexpr uint32_t kDefaultJobLimit = 50;
 
 // The fields GetJob and ListJobs read from a job hash, in this order.
-const std::vector<std::string> kJobFields = {"pb",         "state",      "reason",
-                                             "created_ms", "updated_ms", "task_keys"};
+const std::vector<std::string> kJobFields = {"pb",         "state",     "reason",   "created_ms",
+                                             "updated_ms", "task_keys", "compute_s"};
 // The fields GetJob reads from each task hash, in this order.
-const std::vector<std::string> kTaskFields = {"id",           "kind",        "state", "attempt",
-                                              "max_attempts", "worker",      "error", "progress",
-                                              "started_ms",   "finished_ms", "output"};
+const std::vector<std::string> kTaskFields = {
+    "id",    "kind",     "state",      "attempt",     "max_attempts", "worker",
+    "error", "progress", "started_ms", "finished_ms", "output",       "checkpoint"};
 
 Status ValidateId(const char* what, const std::string& id) {
   const bool ok = !id.empty() && id.size() <= 256 && std::none_of(id.begin(), id.end(), [](char c) {
@@ -53,23 +55,10 @@ Result<T> Parse(const std::string& bytes, const std::string& what) {
   return message;
 }
 
-double ParseDouble(const std::string& text) { return std::strtod(text.c_str(), nullptr); }
-
-std::string FormatDouble(double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.17g", value);
-  return buffer;
-}
-
 std::string OneLine(std::string text) {
   std::replace(text.begin(), text.end(), '\n', ' ');
   std::replace(text.begin(), text.end(), '\r', ' ');
   return text;
-}
-
-// Element i of an array reply as text ("" when absent).
-std::string At(const RedisValue& reply, size_t i) {
-  return i < reply.elements.size() ? reply.elements[i].Text() : std::string();
 }
 
 Status Malformed(const std::string& script, const RedisValue& reply) {
@@ -115,6 +104,7 @@ Result<std::optional<v1::Job>> DecodeJob(const RedisValue& fields, const std::st
   job.set_reason(At(fields, 2));
   job.set_created_ms(fields.elements[3].AsInt());
   job.set_updated_ms(fields.elements[4].AsInt());
+  job.set_compute_s(ParseDouble(At(fields, 6)));
   return std::optional<v1::Job>(std::move(job));
 }
 
@@ -163,6 +153,15 @@ Status DecodeCreateJob(const RedisValue& reply, const v1::Job& job) {
   if (code == "OK") return Status::Ok();
   if (code == "JOB_EXISTS") return AlreadyExists("job " + job.id() + " already exists");
   if (code == "TASK_EXISTS") return AlreadyExists("task " + At(reply, 1) + " already exists");
+  if (code == "TOO_MANY") {
+    return ResourceExhausted(
+        TooManyJobsMessage(job.project(), reply.elements[1].AsInt(), reply.elements[2].AsInt()));
+  }
+  if (code == "OVER_BUDGET") {
+    return FailedPrecondition(OverBudgetMessage(job.project(), ParseDouble(At(reply, 1)),
+                                                ParseDouble(At(reply, 2)), job.estimate_s(),
+                                                reply.elements[3].AsInt()));
+  }
   return Malformed("create_job", reply);
 }
 
@@ -191,7 +190,12 @@ Result<std::optional<LeaseGrant>> DecodeLeaseTask(const RedisValue& reply) {
 Result<HeartbeatAnswer> DecodeHeartbeat(const RedisValue& reply, const std::string& project,
                                         const std::string& task_id, uint64_t token) {
   const std::string code = At(reply, 0);
-  if (code == "OK") return HeartbeatAnswer{.cancel = At(reply, 1) == "1", .reason = At(reply, 2)};
+  if (code == "OK") {
+    return HeartbeatAnswer{.cancel = At(reply, 1) == "1",
+                           .reason = At(reply, 2),
+                           .withdrew = At(reply, 3) == "1",
+                           .charged_s = ParseDouble(At(reply, 4))};
+  }
   if (code == "NOT_FOUND") return NoSuchTask(project, task_id);
   if (code == "STALE") return StaleToken(task_id, token, reply);
   return Malformed("heartbeat", reply);
@@ -202,13 +206,17 @@ Result<CompletionEffect> DecodeCompleteTask(const RedisValue& reply, const std::
   const std::string code = At(reply, 0);
   if (code == "NOT_FOUND") return NoSuchTask(project, task_id);
   if (code == "STALE") return StaleToken(task_id, token, reply);
-  if (code != "OK" || reply.elements.size() != 6) return Malformed("complete_task", reply);
+  if (code != "OK" || reply.elements.size() != 10) return Malformed("complete_task", reply);
   return CompletionEffect{
       .job_id = At(reply, 1),
       .kind = static_cast<v1::TaskKind>(reply.elements[2].AsInt()),
       .task_state = static_cast<v1::TaskState>(reply.elements[3].AsInt()),
       .job_state = static_cast<v1::JobState>(reply.elements[4].AsInt()),
       .started_ms = reply.elements[5].AsInt(),
+      .withdrew = At(reply, 6) == "1",
+      .job_compute_s = ParseDouble(At(reply, 7)),
+      .job_estimate_s = ParseDouble(At(reply, 8)),
+      .charged_s = ParseDouble(At(reply, 9)),
   };
 }
 
@@ -361,8 +369,9 @@ Status RedisStore::CreateJob(const v1::Job& job, const std::vector<NewTask>& tas
   stored.clear_state();
   stored.clear_reason();
 
-  std::vector<std::string> keys = {keys_.Job(project, job.id()), keys_.Jobs(project),
-                                   keys_.JobEvents(project, job.id())};
+  std::vector<std::string> keys = {keys_.Job(project, job.id()),       keys_.Jobs(project),
+                                   keys_.JobEvents(project, job.id()), keys_.Project(project),
+                                   keys_.ActiveJobs(project),          keys_.Projects()};
   for (const NewTask& task : tasks) keys.push_back(keys_.Task(project, task.id));
   for (const NewTask& task : tasks) keys.push_back(keys_.Queue(task.kind));
 
@@ -410,7 +419,10 @@ Status RedisStore::CreateJob(const v1::Job& job, const std::vector<NewTask>& tas
       std::to_string(now_ms),
       Serialize(stored),
       std::to_string(left == 0 ? v1::JOB_STATE_SUCCEEDED : v1::JOB_STATE_QUEUED),
-      std::to_string(left)};
+      std::to_string(left),
+      SecondsArg(job.estimate_s()),
+      FormatDouble(kDefaultJobLimitS),
+      FormatDouble(kDefaultPeriodS)};
   args.insert(args.end(), task_args.begin(), task_args.end());
   IMPULSE_ASSIGN_OR_RETURN(RedisValue reply, pool_->Eval(scripts_->create_job, keys, args));
   return DecodeCreateJob(reply, job);
@@ -449,6 +461,7 @@ Result<v1::Job> RedisStore::GetJob(const std::string& project, const std::string
     task.set_progress(ParseDouble(At(t, 7)));
     task.set_started_ms(t.elements[8].AsInt());
     task.set_finished_ms(t.elements[9].AsInt());
+    task.set_checkpoint_sha256(At(t, 11));
     if (task.state() == v1::TASK_STATE_SUCCEEDED) {
       IMPULSE_ASSIGN_OR_RETURN(v1::TaskOutput output,
                                Parse<v1::TaskOutput>(At(t, 10), "output of " + task.id()));
@@ -520,10 +533,10 @@ Result<HeartbeatAnswer> RedisStore::Heartbeat(const std::string& project,
   IMPULSE_RETURN_IF_ERROR(ValidateProjectName(project));
   IMPULSE_RETURN_IF_ERROR(ValidateId("task id", task_id));
   if (lease_ttl_ms <= 0) return InvalidArgument("lease_ttl_ms must be positive");
-  std::vector<std::string> args = {std::to_string(fencing_token), std::to_string(now_ms),
-                                   std::to_string(lease_ttl_ms),
-                                   FormatDouble(std::clamp(report.progress, 0.0, 1.0)),
-                                   report.checkpoint_sha256};
+  std::vector<std::string> args = {
+      std::to_string(fencing_token), std::to_string(now_ms),
+      std::to_string(lease_ttl_ms),  FormatDouble(std::clamp(report.progress, 0.0, 1.0)),
+      report.checkpoint_sha256,      SecondsArg(report.compute_s)};
   for (v1::Event event : report.events) {
     event.clear_id();
     if (event.task_id().empty()) event.set_task_id(task_id);
@@ -550,7 +563,8 @@ Result<CompletionEffect> RedisStore::CompleteTask(const std::string& project,
       pool_->Eval(
           scripts_->complete_task, {keys_.Task(project, task_id), keys_.Leases()},
           {std::to_string(fencing_token), std::to_string(now_ms), completion.succeeded ? "1" : "0",
-           error, completion.succeeded ? Serialize(completion.output) : std::string()}));
+           error, completion.succeeded ? Serialize(completion.output) : std::string(),
+           SecondsArg(completion.compute_s)}));
   return DecodeCompleteTask(reply, project, task_id, fencing_token);
 }
 

@@ -9,7 +9,10 @@
 //                                            updated_ms, left (tasks not yet
 //                                            SUCCEEDED), task_keys (the
 //                                            tasks' keys, '\n'-joined, in
-//                                            creation order), events_key
+//                                            creation order), events_key,
+//                                            compute_s (worker-seconds
+//                                            charged), estimate_s,
+//                                            project_key, active_key
 //   PREFIX:{project}:jobs             ZSET   job id by created_ms
 //   PREFIX:{project}:job:{id}:events  STREAM the job's events, MAXLEN ~ 10000.
 //                                            Field pb (a serialized
@@ -29,38 +32,56 @@
 //                                            (reason; set = stop at the next
 //                                            heartbeat), enq_ms (first
 //                                            enqueue), queue_key, job_key,
-//                                            events_key, entry
+//                                            events_key, entry, checkpoint,
+//                                            charged:{token} (worker-seconds
+//                                            charged to that attempt)
 //   PREFIX:{project}:blobs            SET    sha256 of the blobs the project has
 //   PREFIX:{project}:dataset:{sha}    HASH   pb (serialized v1::DatasetInfo)
 //   PREFIX:{project}:cache:{key}      STRING serialized v1::TaskOutput
 //   PREFIX:{project}:weights          HASH   weights name -> sha256 of a
 //                                            v1::Model blob
+//   PREFIX:{project}:project          HASH   job_limit_s, period_budget_s,
+//                                            period_s, max_concurrent_jobs
+//                                            (settings, defaults written at
+//                                            the first job), period_start_ms,
+//                                            period_used_s, total_used_s
+//                                            (usage; docs/COMPUTE.md)
+//   PREFIX:{project}:active           SET    ids of its QUEUED or RUNNING jobs
 //   PREFIX:queue:{kind}               ZSET   "project/task_id" by first
 //                                            enqueue ms (a requeued task
 //                                            keeps its place); kind is the
 //                                            wire name, e.g. "train"
 //   PREFIX:leases                     ZSET   "project/task_id" by lease expiry ms
 //   PREFIX:fence                      STRING INCR counter: fencing tokens
+//   PREFIX:projects                   SET    names of projects with a hash
 //   PREFIX:workers                    ZSET   worker id by last_seen_ms
 //   PREFIX:worker:{id}                HASH   pb (serialized v1::WorkerInfo),
 //                                            current_task (a task id only, so
 //                                            ListWorkers shows no project)
+//   PREFIX:costs                      HASH   "<threads>|<cpu model>" ->
+//                                            serialized v1::CostTable, the
+//                                            last one a worker of that CPU
+//                                            model and thread count measured
 //
 // Project names match [A-Za-z0-9_.-]{1,64} and are not "queue" or "worker"
 // (InvalidArgument otherwise), so no project key can equal a cluster-wide
 // one and "/" splits a queue entry unambiguously.
 //
 // Consistency.
-//   Atomic (one Lua script each, coordinator/scripts/): CreateJob, LeaseTask,
-//   Heartbeat, CompleteTask, CancelJob, and each batch of up to 256 leases
+//   Atomic (one Lua script each, coordinator/scripts/): CreateJob (with the
+//   project's admission checks), LeaseTask, Heartbeat and CompleteTask (each
+//   with its charge to the job and project and the withdrawal check),
+//   CancelJob, GetProject and SetProject (each rolls the budget period
+//   forward), and each batch of up to 256 leases
 //   in RequeueExpired (a call with more runs several batches; each is
 //   atomic, the whole is not). A stale fencing token is checked inside the
 //   script, so an Aborted call has written nothing.
 //   Single commands: UpsertWorker (a MULTI of HSET + ZADD), AddBlobs,
-//   PutDataset, PutCachedOutput, PutWeights, GetWeights, MissingBlobs, GetDataset, GetCachedOutput.
+//   PutDataset, PutCachedOutput, PutWeights, GetWeights, MissingBlobs, GetDataset, GetCachedOutput,
+//   PutCostTable, GetCostTable, ListCostTables.
 //   Not atomic (pipelined reads, no snapshot): GetJob reads the job and then
 //   its tasks, so a task may be newer than the job's state; ListJobs,
-//   ListWorkers, GetQueueStats likewise. ReadEvents reads the job's state
+//   ListWorkers, GetQueueStats, ListProjects likewise. ReadEvents reads the job's state
 //   before the stream, so job_finished never hides a final event.
 //   Lua scripts, not C++, build the task key from a queue or lease member
 //   (common.lua: task_key) and find all other keys in hash fields.
@@ -143,6 +164,18 @@ class RedisStore final : public Store {
   Status PutWeights(const std::string& project, const std::string& name,
                     const std::string& sha256) override;
   Result<std::string> GetWeights(const std::string& project, const std::string& name) override;
+
+  // In redis_project_store.cc.
+  Result<v1::Project> GetProject(const std::string& project, int64_t now_ms) override;
+  Result<v1::Project> SetProject(const v1::Project& settings, int64_t now_ms) override;
+  Result<std::vector<v1::Project>> ListProjects(int64_t now_ms) override;
+
+  // coordinator/redis_cost_tables.cc
+  Status PutCostTable(const std::string& cpu_model, uint32_t threads,
+                      const v1::CostTable& table) override;
+  Result<std::optional<v1::CostTable>> GetCostTable(const std::string& cpu_model,
+                                                    uint32_t threads) override;
+  Result<std::vector<v1::CostTable>> ListCostTables() override;
 
   Result<QueueStats> GetQueueStats() override;
 

@@ -4,6 +4,8 @@
 #include <random>
 #include <set>
 
+#include "coordinator/projects.h"
+#include "impulse/device/device_estimate.h"
 #include "impulse/impulse_spec.h"
 #include "impulse/model/fused_ops.h"
 #include "impulse/model/layer_graph.h"
@@ -89,6 +91,13 @@ Status CheckFitsDataset(const v1::Impulse& impulse, const v1::DatasetInfo& datas
   return Status::Ok();
 }
 
+estimate::DatasetSize SizeOf(const v1::DatasetInfo& dataset, bool features_cached) {
+  return {.train_rows = dataset.train_samples(),
+          .test_rows = dataset.test_samples(),
+          .classes = static_cast<uint32_t>(dataset.labels_size()),
+          .features_cached = features_cached};
+}
+
 }  // namespace
 
 std::string ProjectOrDefault(const std::string& project) {
@@ -96,8 +105,13 @@ std::string ProjectOrDefault(const std::string& project) {
 }
 
 Scheduler::Scheduler(Store& store, BlobStore& blobs, Clock& clock, Metrics& metrics,
-                     SchedulerOptions options)
-    : store_(store), blobs_(blobs), clock_(clock), metrics_(metrics), options_(options) {}
+                     SchedulerOptions options, CostTableSource cost_tables)
+    : store_(store),
+      blobs_(blobs),
+      clock_(clock),
+      metrics_(metrics),
+      options_(options),
+      cost_tables_(std::move(cost_tables)) {}
 
 Result<v1::DatasetInfo> Scheduler::RegisterDataset(const std::string& project_name,
                                                    const std::string& manifest_sha256) {
@@ -202,6 +216,8 @@ Result<std::vector<NewTask>> Scheduler::BuildTasks(const v1::Job& job) {
                    .deps = {tasks.front().id, tasks.back().id},
                    .max_attempts = options_.max_attempts};
   quantize.spec = SpecFor(job, quantize.id, quantize.kind);
+  IMPULSE_ASSIGN_OR_RETURN(*quantize.spec.mutable_device(),
+                           options_.devices.Get(WithDefaults(job.impulse()).target()));
   tasks.push_back(std::move(quantize));
   return tasks;
 }
@@ -209,21 +225,14 @@ Result<std::vector<NewTask>> Scheduler::BuildTasks(const v1::Job& job) {
 Result<v1::Job> Scheduler::Submit(const v1::SubmitJobRequest& request) {
   // The impulse is checked before anything else, so a malformed one is
   // refused with INVALID_ARGUMENT whatever else is wrong.
-  IMPULSE_RETURN_IF_ERROR(ValidateImpulse(request.impulse()));
+  IMPULSE_RETURN_IF_ERROR(ValidateImpulse(request.impulse(), options_.devices.ids()));
   v1::Job job;
   job.set_project(ProjectOrDefault(request.project()));
   job.set_kind(ResolveKind(request));
   if (job.kind() == v1::JOB_KIND_TUNE) {
     return InvalidArgument("kind: tune jobs are not accepted by this coordinator yet");
   }
-  if (request.dataset_sha256().empty()) {
-    return InvalidArgument("dataset_sha256: no dataset given (pass --data PATH)");
-  }
-  auto dataset = store_.GetDataset(job.project(), request.dataset_sha256());
-  if (!dataset.ok() && dataset.status().code() == StatusCode::kNotFound) {
-    return InvalidArgument("dataset_sha256: project '" + job.project() + "' has no dataset " +
-                           request.dataset_sha256());
-  }
+  auto dataset = FindDataset(job.project(), request.dataset_sha256());
   IMPULSE_RETURN_IF_ERROR(dataset.status());
   IMPULSE_RETURN_IF_ERROR(CheckFitsDataset(WithDefaults(request.impulse()), *dataset,
                                            job.kind()));
@@ -250,8 +259,32 @@ Result<v1::Job> Scheduler::Submit(const v1::SubmitJobRequest& request) {
   job.set_created_ms(clock_.NowMs());
   job.set_updated_ms(job.created_ms());
   IMPULSE_ASSIGN_OR_RETURN(auto tasks, BuildTasks(job));
-  IMPULSE_RETURN_IF_ERROR(store_.CreateJob(job, tasks, job.created_ms()));
+  IMPULSE_RETURN_IF_ERROR(CheckJobLimit(job, *dataset, tasks.front().reused_output.has_value()));
+  Status created = store_.CreateJob(job, tasks, job.created_ms());
+  if (created.code() == StatusCode::kResourceExhausted) {
+    metrics_.ObserveRefusal(job.project(), "concurrency");
+  } else if (created.code() == StatusCode::kFailedPrecondition) {
+    metrics_.ObserveRefusal(job.project(), "budget");
+  }
+  IMPULSE_RETURN_IF_ERROR(created);
   return store_.GetJob(job.project(), job.id());
+}
+
+Status Scheduler::CheckJobLimit(v1::Job& job, const v1::DatasetInfo& dataset,
+                                bool features_cached) {
+  v1::Impulse impulse = job.impulse();
+  if (job.kind() == v1::JOB_KIND_FEATURES) impulse.clear_learning();
+  const estimate::DatasetSize data = SizeOf(dataset, features_cached);
+  const estimate::CostTable cost = CostTableNow();
+  IMPULSE_ASSIGN_OR_RETURN(estimate::JobEstimate estimate,
+                           estimate::EstimateJob(impulse, data, cost));
+  job.set_estimate_s(estimate.total_s);
+  IMPULSE_ASSIGN_OR_RETURN(v1::Project project, store_.GetProject(job.project(), clock_.NowMs()));
+  if (estimate.total_s <= project.job_limit_s()) return Status::Ok();
+  metrics_.ObserveRefusal(job.project(), "job_limit");
+  return FailedPrecondition(
+      OverJobLimitMessage(estimate.total_s, project.job_limit_s(),
+                          estimate::FitAdvice(impulse, data, cost, project.job_limit_s())));
 }
 
 Result<std::optional<LeaseGrant>> Scheduler::Lease(const std::string& worker_id,
@@ -272,24 +305,34 @@ Result<HeartbeatAnswer> Scheduler::Heartbeat(const v1::HeartbeatRequest& request
   const int64_t now_ms = clock_.NowMs();
   TaskReport report{.progress = request.progress(),
                     .events = {request.events().begin(), request.events().end()},
-                    .checkpoint_sha256 = request.checkpoint_sha256()};
+                    .checkpoint_sha256 = request.checkpoint_sha256(),
+                    .compute_s = request.compute_s()};
   for (auto& event : report.events) {
     event.set_task_id(request.task_id());
     if (event.time_ms() == 0) event.set_time_ms(now_ms);
   }
-  return store_.Heartbeat(ProjectOrDefault(request.project()), request.task_id(),
-                          request.fencing_token(), report, now_ms, options_.lease_ttl_ms);
+  const std::string project = ProjectOrDefault(request.project());
+  IMPULSE_ASSIGN_OR_RETURN(HeartbeatAnswer answer,
+                           store_.Heartbeat(project, request.task_id(), request.fencing_token(),
+                                            report, now_ms, options_.lease_ttl_ms));
+  metrics_.ObserveCharge(project, answer.charged_s);
+  if (answer.withdrew) metrics_.ObserveWithdrawal(project);
+  return answer;
 }
 
 Status Scheduler::Complete(const v1::CompleteTaskRequest& request) {
   const std::string project = ProjectOrDefault(request.project());
-  TaskCompletion completion{.succeeded = request.succeeded(), .error = request.error(),
-                            .output = request.output()};
+  TaskCompletion completion{.succeeded = request.succeeded(),
+                            .error = request.error(),
+                            .output = request.output(),
+                            .compute_s = request.compute_s()};
   const int64_t now_ms = clock_.NowMs();
   IMPULSE_ASSIGN_OR_RETURN(auto effect, store_.CompleteTask(project, request.task_id(),
                                                             request.fencing_token(), completion,
                                                             now_ms));
   metrics_.ObserveCompletion(effect, now_ms);
+  metrics_.ObserveCharge(project, effect.charged_s);
+  if (effect.withdrew) metrics_.ObserveWithdrawal(project);
   if (effect.task_state != v1::TASK_STATE_SUCCEEDED) return Status::Ok();
   return RememberOutput(project, effect, request.output());
 }
@@ -309,6 +352,66 @@ Status Scheduler::RememberOutput(const std::string& project, const CompletionEff
   auto model = output.blobs().find("model");
   if (model == output.blobs().end()) return Internal("train task returned no model blob");
   return store_.PutWeights(project, job.save_weights_as(), model->second);
+}
+
+Result<v1::DatasetInfo> Scheduler::FindDataset(const std::string& project,
+                                               const std::string& sha256) {
+  if (sha256.empty()) return InvalidArgument("dataset_sha256: no dataset given (pass --data PATH)");
+  auto dataset = store_.GetDataset(project, sha256);
+  if (!dataset.ok() && dataset.status().code() == StatusCode::kNotFound) {
+    return InvalidArgument("dataset_sha256: project '" + project + "' has no dataset " + sha256);
+  }
+  return dataset;
+}
+
+estimate::CostTable Scheduler::CostTableNow() const {
+  return cost_tables_ ? cost_tables_() : estimate::DefaultCostTable();
+}
+
+Result<v1::EstimateReply> Scheduler::Estimate(const v1::EstimateRequest& request) {
+  IMPULSE_RETURN_IF_ERROR(ValidateImpulse(request.impulse(), options_.devices.ids()));
+  v1::Job job;
+  job.set_project(ProjectOrDefault(request.project()));
+  *job.mutable_impulse() = WithDefaults(request.impulse());
+  job.set_dataset_sha256(request.dataset_sha256());
+  IMPULSE_ASSIGN_OR_RETURN(v1::DatasetInfo dataset,
+                           FindDataset(job.project(), request.dataset_sha256()));
+  IMPULSE_ASSIGN_OR_RETURN(auto cached,
+                           store_.GetCachedOutput(job.project(), FeaturesCacheKey(job)));
+  const estimate::DatasetSize data = SizeOf(dataset, cached.has_value());
+  const estimate::CostTable cost = CostTableNow();
+  IMPULSE_ASSIGN_OR_RETURN(estimate::JobEstimate e, estimate::EstimateJob(job.impulse(), data, cost));
+  IMPULSE_ASSIGN_OR_RETURN(v1::Project project, store_.GetProject(job.project(), clock_.NowMs()));
+
+  v1::EstimateReply reply;
+  reply.set_compute_s(e.total_s);
+  reply.set_limit_s(project.job_limit_s());
+  reply.set_macs(e.macs_per_sample);
+  reply.set_features_s(e.features_s);
+  reply.set_train_s(e.train_s);
+  reply.set_evaluate_s(e.evaluate_s);
+  reply.set_epochs(e.epochs);
+  reply.set_train_rows(e.train_rows);
+  reply.set_seconds_per_epoch(e.epoch_s);
+  reply.set_cost_source(e.cost_source);
+  for (std::string& way : estimate::FitOptions(job.impulse(), data, cost, project.job_limit_s())) {
+    reply.add_advice(std::move(way));
+  }
+  const v1::LearningBlock& learning = job.impulse().learning();
+  if (!job.impulse().has_learning() || learning.block() == v1::LEARNING_KIND_UNSPECIFIED) {
+    return reply;  // features only: no model to put on a device
+  }
+  IMPULSE_ASSIGN_OR_RETURN(model::LayerGraph graph,
+                           model::BuildGraph(job.impulse(), dataset.labels_size()));
+  IMPULSE_ASSIGN_OR_RETURN(v1::Device device, options_.devices.Get(job.impulse().target()));
+  for (auto [precision, figures] :
+       {std::pair{device::Precision::kFloat32, reply.mutable_float32()},
+        std::pair{device::Precision::kInt8, reply.mutable_int8()}}) {
+    auto on_device = device::EstimateDevice(graph, device, precision);
+    IMPULSE_RETURN_IF_ERROR(on_device.status().WithContext("learning"));
+    *figures = on_device->Figures(device.id());
+  }
+  return reply;
 }
 
 }  // namespace impulse::coordinator

@@ -8,6 +8,7 @@
 
 #include "coordinator/blob_service.h"
 #include "coordinator/client_service.h"
+#include "coordinator/cost_tables.h"
 #include "coordinator/lease_reaper.h"
 #include "coordinator/redis_store.h"
 #include "coordinator/worker_service.h"
@@ -20,6 +21,7 @@ struct CoordinatorServer::Parts {
   Metrics metrics;
   std::unique_ptr<Store> store;
   std::unique_ptr<BlobStore> blobs;
+  std::unique_ptr<CostTables> cost_tables;
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<BlobServiceImpl> blob_service;
   std::unique_ptr<ClientServiceImpl> client_service;
@@ -37,12 +39,16 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const Server
   parts->blobs = NewFileBlobStore(options.data_dir + "/blobs");
   if (!options.metrics.empty()) IMPULSE_RETURN_IF_ERROR(parts->metrics.Expose(options.metrics));
 
-  parts->scheduler = std::make_unique<Scheduler>(*parts->store, *parts->blobs, parts->clock,
-                                                 parts->metrics, options.scheduler);
+  // Workers count as live for estimates as long as ListWorkers shows them.
+  parts->cost_tables = std::make_unique<CostTables>(*parts->store, parts->clock,
+                                                    3 * options.scheduler.lease_ttl_ms);
+  parts->scheduler = std::make_unique<Scheduler>(
+      *parts->store, *parts->blobs, parts->clock, parts->metrics, options.scheduler,
+      [tables = parts->cost_tables.get()] { return tables->ForEstimates(); });
   parts->blob_service =
       std::make_unique<BlobServiceImpl>(*parts->store, *parts->blobs, parts->metrics);
-  parts->client_service = std::make_unique<ClientServiceImpl>(*parts->scheduler, *parts->store,
-                                                              parts->clock, parts->metrics);
+  parts->client_service = std::make_unique<ClientServiceImpl>(
+      *parts->scheduler, *parts->store, *parts->blobs, parts->clock, parts->metrics);
   parts->worker_service = std::make_unique<WorkerServiceImpl>(*parts->scheduler, *parts->store,
                                                               parts->clock, parts->metrics);
 

@@ -47,17 +47,23 @@ struct TaskReport {
   double progress = 0;             // fraction in [0, 1]
   std::vector<v1::Event> events;   // appended to the job's event stream
   std::string checkpoint_sha256;   // newest resume point; "" = unchanged
+  // Worker-seconds the attempt has used since its lease, cumulative: only
+  // what exceeds the attempt's previous report is charged.
+  double compute_s = 0;
 };
 
 struct HeartbeatAnswer {
   bool cancel = false;     // the job was cancelled or withdrawn
   std::string reason;
+  bool withdrew = false;  // this heartbeat's charge withdrew the job
+  double charged_s = 0;   // worker-seconds this heartbeat charged
 };
 
 struct TaskCompletion {
   bool succeeded = false;
   std::string error;       // one line, when !succeeded
   v1::TaskOutput output;
+  double compute_s = 0;  // the attempt's worker-seconds in all, as TaskReport's
 };
 
 // What a completed task changed, for metrics.
@@ -67,6 +73,10 @@ struct CompletionEffect {
   v1::TaskState task_state = v1::TASK_STATE_UNSPECIFIED;
   v1::JobState job_state = v1::JOB_STATE_UNSPECIFIED;  // after the transition
   int64_t started_ms = 0;  // when this attempt was leased
+  bool withdrew = false;   // this completion's charge withdrew the job
+  double job_compute_s = 0;   // the job's worker-seconds charged so far
+  double job_estimate_s = 0;  // the job's estimate at submit; 0 = none
+  double charged_s = 0;       // worker-seconds this completion charged
 };
 
 struct ExpiredLease {
@@ -91,11 +101,15 @@ class Store {
 
   // ---- jobs
   // Writes the job (state QUEUED), its tasks, queues the runnable ones and
-  // appends a STATE event. AlreadyExists when the id is taken.
+  // appends a STATE event. AlreadyExists when the id is taken. Admission is
+  // part of the same transition (docs/COMPUTE.md): ResourceExhausted when
+  // the project already has max_concurrent_jobs queued or running,
+  // FailedPrecondition when its period usage plus job.estimate_s() exceeds
+  // its budget; nothing of the job is written then.
   virtual Status CreateJob(const v1::Job& job, const std::vector<NewTask>& tasks,
                            int64_t now_ms) = 0;
-  // The job with its tasks, results merged from its tasks' outputs, and
-  // artifacts.
+  // The job with its tasks, results merged from its tasks' outputs,
+  // artifacts, and the worker-seconds charged to it (compute_s).
   virtual Result<v1::Job> GetJob(const std::string& project, const std::string& job_id) = 0;
   // Newest first, without tasks or results.
   virtual Result<std::vector<v1::Job>> ListJobs(const std::string& project, uint32_t limit) = 0;
@@ -110,18 +124,21 @@ class Store {
   virtual Result<std::optional<LeaseGrant>> LeaseTask(const std::string& worker_id,
                                                       const std::vector<v1::TaskKind>& kinds,
                                                       int64_t now_ms, int64_t lease_ttl_ms) = 0;
-  // Extends the lease to now + ttl, appends the events and remembers the
-  // checkpoint, which a later attempt receives as inputs["checkpoint"].
+  // Charges the attempt's new worker time to its job and project, extends
+  // the lease to now + ttl, appends the events and remembers the
+  // checkpoint, which a later attempt receives as inputs["checkpoint"]. A
+  // job past its project's per-job limit is withdrawn (answer: cancel).
   // Aborted when the token is not the task's current one or the task is no
-  // longer running.
+  // longer running; the attempt's worker time is still charged then.
   virtual Result<HeartbeatAnswer> Heartbeat(const std::string& project,
                                             const std::string& task_id, uint64_t fencing_token,
                                             const TaskReport& report, int64_t now_ms,
                                             int64_t lease_ttl_ms) = 0;
   // Succeeded: stores the output and queues the dependents that became
   // runnable; the job succeeds with its last task. Failed: the task and its
-  // job fail with the error, other tasks are cancelled. Aborted when the
-  // token is stale; nothing is written then.
+  // job fail with the error, other tasks are cancelled. The worker time is
+  // charged and the limit checked as Heartbeat does. Aborted when the token
+  // is stale; only the worker time is charged then.
   virtual Result<CompletionEffect> CompleteTask(const std::string& project,
                                                 const std::string& task_id,
                                                 uint64_t fencing_token,
@@ -163,6 +180,28 @@ class Store {
                             const std::string& sha256) = 0;
   // NotFound when the project has no weights of that name.
   virtual Result<std::string> GetWeights(const std::string& project, const std::string& name) = 0;
+
+  // ---- projects: compute limits, budgets and usage (docs/COMPUTE.md)
+  // The settings with defaults filled in (coordinator/projects.h) and the
+  // usage of the budget period that holds now_ms. A project without
+  // settings reads as the defaults.
+  virtual Result<v1::Project> GetProject(const std::string& project, int64_t now_ms) = 0;
+  // Replaces the settings of settings.name() (zero fields take defaults;
+  // read-only fields are ignored) and answers as GetProject. InvalidArgument
+  // naming the field for a value ResolveProjectSettings refuses.
+  virtual Result<v1::Project> SetProject(const v1::Project& settings, int64_t now_ms) = 0;
+  // Every project that has settings or has had a job, as GetProject reads it.
+  virtual Result<std::vector<v1::Project>> ListProjects(int64_t now_ms) = 0;
+
+  // ---- cost tables: what workers measured (worker/training/cost_calibration.h),
+  // one per CPU model and thread count; a later table replaces the earlier.
+  virtual Status PutCostTable(const std::string& cpu_model, uint32_t threads,
+                              const v1::CostTable& table) = 0;
+  // nullopt when none is cached for that CPU model and thread count.
+  virtual Result<std::optional<v1::CostTable>> GetCostTable(const std::string& cpu_model,
+                                                            uint32_t threads) = 0;
+  // Every cached table, in no particular order.
+  virtual Result<std::vector<v1::CostTable>> ListCostTables() = 0;
 
   // ---- metrics
   virtual Result<QueueStats> GetQueueStats() = 0;

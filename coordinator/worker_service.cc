@@ -31,6 +31,16 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext*,
   if (info.id().empty()) info.set_id(NewWorkerId(info.hostname()));
   Status stored = store_.UpsertWorker(info, clock_.NowMs());
   if (!stored.ok()) return ToGrpc(timer.Record(stored));
+  // Cost tables are cached per CPU model and thread count: a worker that
+  // brings one updates the cache, one without may reuse it.
+  if (info.has_cost_table()) {
+    stored = store_.PutCostTable(info.cpu_model(), info.threads(), info.cost_table());
+    if (!stored.ok()) return ToGrpc(timer.Record(stored));
+  } else {
+    auto cached = store_.GetCostTable(info.cpu_model(), info.threads());
+    if (!cached.ok()) return ToGrpc(timer.Record(cached.status()));
+    if (cached->has_value()) *reply->mutable_cached_cost_table() = std::move(**cached);
+  }
   reply->set_worker_id(info.id());
   const auto& options = scheduler_.options();
   reply->set_lease_ttl_ms(static_cast<uint32_t>(options.lease_ttl_ms));

@@ -49,8 +49,9 @@ TEST(CostCalibrationTest, MeasuresEveryKindWithinItsBudget) {
   ASSERT_TRUE(table.ok()) << table.status().ToString();
   std::cout << table->DebugString();
   // At least three calls per timing, warm-ups and graph set-up come on top
-  // of the budget, and the machine may be busy: bounded, not exact.
-  EXPECT_LT(elapsed, 4 * options.budget_s + 4);
+  // of the budget, and a shared 2-core CI machine may be busy: bounded
+  // (the calibration cannot run away), not a speed check.
+  EXPECT_LT(elapsed, 10 * options.budget_s + 20);
   EXPECT_NEAR(table->calibration_s(), elapsed, 0.5);
   EXPECT_EQ(table->source(), "test cpu x1");
   EXPECT_GT(table->measured_ms(), 0);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "worker/evaluation/evaluate_export.h"
 #include "worker/features/generate_features.h"
 #include "worker/runner.h"
+#include "worker/training/cost_calibration.h"
 #include "worker/training/train.h"
 
 namespace {
@@ -61,6 +63,19 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", metrics, "Prometheus HOST:PORT (port 0 = any); empty = off");
   app.add_option("--metrics-port-file", metrics_port_file, "write the bound metrics port here");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  const std::map<std::string, impulse::worker::WorkerOptions::Calibrate> calibrate_modes = {
+      {"auto", impulse::worker::WorkerOptions::Calibrate::kAuto},
+      {"always", impulse::worker::WorkerOptions::Calibrate::kAlways},
+      {"never", impulse::worker::WorkerOptions::Calibrate::kNever}};
+  double calibrate_s = 3.0;
+  app.add_option("--calibrate", options.calibrate,
+                 "cost table for compute estimates: auto (reuse the coordinator's cached one for "
+                 "this CPU and --threads, else measure), always (measure), never")
+      ->transform(CLI::CheckedTransformer(calibrate_modes, CLI::ignore_case))
+      ->default_str("auto");
+  app.add_option("--calibrate-s", calibrate_s, "seconds the cost calibration may take, roughly")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 60.0));
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   options.cache_max_bytes = cache_mib << 20;
@@ -86,6 +101,13 @@ int main(int argc, char** argv) {
 
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
+  options.measure_costs = [&options, calibrate_s] {
+    return impulse::worker::training::MeasureCostTable(
+        {.threads = options.threads,
+         .scratch_dir = options.cache_dir,
+         .budget_s = calibrate_s,
+         .cpu_model = impulse::worker::DescribeThisMachine(options).cpu_model()});
+  };
   impulse::worker::CoordinatorLink link(coordinator);
   impulse::worker::Runner runner(options, link, worker_metrics);
   runner.AddTaskKind(impulse::v1::TASK_KIND_GENERATE_FEATURES, impulse::worker::features::GenerateFeatures);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "impulse/blob_transfer.h"
+#include "impulse/estimate/compute_estimate.h"
 #include "impulse/sha256.h"
 #include "impulse/task_names.h"
 
@@ -30,6 +31,13 @@ void SleepUnlessStopped(int64_t ms, const std::atomic<bool>& stop) {
   while (!stop && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+// The compute a task is charged (docs/COMPUTE.md): wall seconds this worker
+// has held the lease, whatever its thread count, since one task has the
+// whole worker. Cumulative, so a lost or retried report is not charged twice.
+double WorkerSecondsSince(std::chrono::steady_clock::time_point started) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 
 // Runs `function` and turns an escaping exception into a Status naming the task.
@@ -176,10 +184,44 @@ std::vector<v1::TaskKind> Runner::Kinds() const {
   return kinds;
 }
 
-Status Runner::RegisterWithBackoff(const std::atomic<bool>& stop) {
+Status Runner::Register(const std::atomic<bool>& stop) {
+  using Calibrate = WorkerOptions::Calibrate;
   v1::WorkerInfo info = DescribeThisMachine(options_);
   info.set_id(worker_id_.empty() ? options_.id : worker_id_);
   for (auto kind : Kinds()) info.add_kinds(kind);
+  const bool can_measure = options_.measure_costs && options_.calibrate != Calibrate::kNever;
+  auto measure = [&] {
+    auto table = options_.measure_costs();
+    if (!table.ok()) {
+      spdlog::warn("cost calibration failed: {}; estimates use the cached or default table",
+                   table.status().ToString());
+      return;
+    }
+    spdlog::info("cost calibration: {:.2f} GMAC/s training 3x3 convolutions, in {:.1f} s",
+                 estimate::TrainGmacsPerSecond(*table), table->calibration_s());
+    *info.mutable_cost_table() = std::move(table).value();
+  };
+  if (can_measure && options_.calibrate == Calibrate::kAlways) {
+    measure();
+    info.set_gmacs_per_s(estimate::TrainGmacsPerSecond(info.cost_table()));
+  }
+  IMPULSE_ASSIGN_OR_RETURN(v1::RegisterWorkerReply reply, RegisterWithBackoff(info, stop));
+  if (info.has_cost_table() || !can_measure) return Status::Ok();
+  if (reply.has_cached_cost_table()) {
+    spdlog::info("cost table: reusing the cached one for {} x{}", info.cpu_model(), info.threads());
+    *info.mutable_cost_table() = reply.cached_cost_table();
+  } else {
+    measure();
+    if (!info.has_cost_table()) return Status::Ok();
+  }
+  // Again, now with the table: the coordinator caches it and lists it.
+  info.set_id(worker_id_);
+  info.set_gmacs_per_s(estimate::TrainGmacsPerSecond(info.cost_table()));
+  return RegisterWithBackoff(info, stop).status();
+}
+
+Result<v1::RegisterWorkerReply> Runner::RegisterWithBackoff(const v1::WorkerInfo& info,
+                                                            const std::atomic<bool>& stop) {
   int64_t backoff_ms = 250;
   Status last = Unavailable("stopped before registering");
   while (!stop) {
@@ -188,7 +230,7 @@ Status Runner::RegisterWithBackoff(const std::atomic<bool>& stop) {
       worker_id_ = reply->worker_id();
       heartbeat_interval_ms_ = std::max<uint32_t>(200, reply->heartbeat_interval_ms());
       spdlog::info("registered as {} (heartbeat every {} ms)", worker_id_, heartbeat_interval_ms_);
-      return Status::Ok();
+      return reply;
     }
     last = reply.status();
     spdlog::warn("cannot register: {}; retrying in {} ms", last.ToString(), backoff_ms);
@@ -199,7 +241,7 @@ Status Runner::RegisterWithBackoff(const std::atomic<bool>& stop) {
 }
 
 Status Runner::Run(const std::atomic<bool>& stop) {
-  IMPULSE_RETURN_IF_ERROR(RegisterWithBackoff(stop));
+  IMPULSE_RETURN_IF_ERROR(Register(stop));
   const std::vector<v1::TaskKind> kinds = Kinds();
   int64_t backoff_ms = 250;
   while (!stop) {
@@ -247,8 +289,7 @@ void Runner::RunLeased(const v1::LeaseTaskReply& lease, const std::atomic<bool>&
   });
 
   bool lost = false;
-  auto last_beat = std::chrono::steady_clock::now();
-  auto beat = [&] { lost = !Heartbeat(lease, context, &last_beat); };
+  auto beat = [&] { lost = !Heartbeat(lease, context, started); };
   {
     std::unique_lock<std::mutex> lock(done_mu);
     while (!done_cv.wait_for(lock, std::chrono::milliseconds(heartbeat_interval_ms_),
@@ -262,7 +303,7 @@ void Runner::RunLeased(const v1::LeaseTaskReply& lease, const std::atomic<bool>&
   task_thread.join();
   if (!lost) beat();  // flush the last progress and events before completing
 
-  const std::string outcome = lost ? "lost" : Complete(lease, result);
+  const std::string outcome = lost ? "lost" : Complete(lease, result, started);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   spdlog::info("{} {} {} in {:.1f} s{}", kind, spec.task_id(), outcome, seconds,
@@ -273,7 +314,7 @@ void Runner::RunLeased(const v1::LeaseTaskReply& lease, const std::atomic<bool>&
 }
 
 bool Runner::Heartbeat(const v1::LeaseTaskReply& lease, LeasedTask& context,
-                       std::chrono::steady_clock::time_point* last_beat) {
+                       std::chrono::steady_clock::time_point started) {
   const v1::TaskSpec& spec = lease.task();
   v1::HeartbeatRequest request;
   request.set_worker_id(worker_id_);
@@ -284,9 +325,7 @@ bool Runner::Heartbeat(const v1::LeaseTaskReply& lease, LeasedTask& context,
   request.set_progress(context.TakeUpdates(&events));
   for (auto& event : events) *request.add_events() = std::move(event);
   context.TakeTrainingState(&request);
-  const auto now = std::chrono::steady_clock::now();
-  request.set_compute_s(std::chrono::duration<double>(now - *last_beat).count());
-  *last_beat = now;
+  request.set_compute_s(WorkerSecondsSince(started));
   auto reply = link_.Heartbeat(request);
   if (!reply.ok() && reply.status().code() == StatusCode::kAborted) {
     spdlog::warn("lease of {} lost: {}", spec.task_id(), reply.status().ToString());
@@ -301,7 +340,8 @@ bool Runner::Heartbeat(const v1::LeaseTaskReply& lease, LeasedTask& context,
   return true;
 }
 
-std::string Runner::Complete(const v1::LeaseTaskReply& lease, Result<v1::TaskOutput>& result) {
+std::string Runner::Complete(const v1::LeaseTaskReply& lease, Result<v1::TaskOutput>& result,
+                             std::chrono::steady_clock::time_point started) {
   const v1::TaskSpec& spec = lease.task();
   v1::CompleteTaskRequest request;
   request.set_worker_id(worker_id_);
@@ -309,6 +349,7 @@ std::string Runner::Complete(const v1::LeaseTaskReply& lease, Result<v1::TaskOut
   request.set_task_id(spec.task_id());
   request.set_fencing_token(lease.fencing_token());
   request.set_succeeded(result.ok());
+  request.set_compute_s(WorkerSecondsSince(started));
   if (result.ok()) {
     *request.mutable_output() = std::move(result).value();
   } else {

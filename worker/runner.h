@@ -3,7 +3,8 @@
 //   1. Register with the coordinator (retrying with bounded backoff).
 //   2. Long-poll LeaseTask for the kinds this worker runs.
 //   3. Run the task on its own thread while this thread heartbeats every
-//      heartbeat_interval_ms with progress and the task's log/epoch events.
+//      heartbeat_interval_ms with progress, the task's log/epoch events and
+//      the worker-seconds the attempt has used so far (what it is charged).
 //      A heartbeat answered "cancel" or ABORTED (the lease was lost) asks the
 //      task to stop; after a lost lease nothing more is reported.
 //   4. CompleteTask with the output, or with the error the task returned or
@@ -41,6 +42,14 @@ struct WorkerOptions {
   std::vector<v1::TaskKind> kinds;  // empty = every kind with a TaskFunction
   // Short enough that SIGTERM is honoured within seconds while idle.
   uint32_t lease_wait_ms = 5000;
+  // The cost table reported at registration (DESIGN.md, "Compute limits"):
+  // kAuto reuses the coordinator's cached table for this CPU model and
+  // thread count and measures only when there is none; kAlways measures;
+  // kNever reports none (estimates then use the cache or the default).
+  enum class Calibrate { kAuto, kAlways, kNever };
+  Calibrate calibrate = Calibrate::kAuto;
+  // Measures the table (worker/training/cost_calibration.h); empty: never.
+  std::function<Result<v1::CostTable>()> measure_costs;
 };
 
 using TaskFunction = std::function<Result<v1::TaskOutput>(const v1::TaskSpec&, TaskContext&)>;
@@ -57,14 +66,19 @@ class Runner {
   Status Run(const std::atomic<bool>& stop);
 
  private:
-  Status RegisterWithBackoff(const std::atomic<bool>& stop);
+  // Registers, with the cost table `options_.calibrate` asks for.
+  Status Register(const std::atomic<bool>& stop);
+  Result<v1::RegisterWorkerReply> RegisterWithBackoff(const v1::WorkerInfo& info,
+                                                      const std::atomic<bool>& stop);
   void RunLeased(const v1::LeaseTaskReply& lease, const std::atomic<bool>& stop);
-  // One heartbeat for the running attempt; false once its lease is lost.
+  // One heartbeat for the running attempt, leased at `started`; false once
+  // its lease is lost.
   bool Heartbeat(const v1::LeaseTaskReply& lease, LeasedTask& context,
-                 std::chrono::steady_clock::time_point* last_beat);
+                 std::chrono::steady_clock::time_point started);
   // Reports the attempt's outcome: "succeeded", "failed", "cancelled", or
   // "lost" when the coordinator never took it.
-  std::string Complete(const v1::LeaseTaskReply& lease, Result<v1::TaskOutput>& result);
+  std::string Complete(const v1::LeaseTaskReply& lease, Result<v1::TaskOutput>& result,
+                       std::chrono::steady_clock::time_point started);
   std::vector<v1::TaskKind> Kinds() const;
 
   const WorkerOptions options_;

@@ -58,12 +58,14 @@ local function set_task_state(tkey, state, now_ms, message)
   emit(t[2], now_ms, EVENT_STATE, {'task_id', t[1], 'task_state', state, 'message', message or ''})
 end
 
--- Sets a job's state (and reason, when given) and records it.
+-- Sets a job's state (and reason, when given) and records it. An ended
+-- job leaves its project's active set (the concurrent-job limit).
 local function set_job_state(job_key, state, now_ms, reason)
   redis.call('HSET', job_key, 'state', state, 'updated_ms', now_ms)
   if reason then redis.call('HSET', job_key, 'reason', reason) end
-  emit(redis.call('HGET', job_key, 'events_key'), now_ms, EVENT_STATE,
-       {'job_state', state, 'message', reason or ''})
+  local j = redis.call('HMGET', job_key, 'events_key', 'active_key', 'id')
+  if j[2] and job_ended(state) then redis.call('SREM', j[2], j[3]) end
+  emit(j[1], now_ms, EVENT_STATE, {'job_state', state, 'message', reason or ''})
 end
 
 -- After a job ended: its queued and blocked tasks are cancelled and leave

@@ -1,7 +1,10 @@
 -- complete_task.lua: ends a task's attempt. Success stores the output,
 -- queues the dependents whose last dependency this was and ends the job
 -- with its last task; failure fails the job and cancels its other tasks.
--- When the job ended meanwhile the task is just recorded CANCELLED.
+-- When the job ended meanwhile the task is just recorded CANCELLED. The
+-- attempt's worker time is charged as heartbeat.lua does (a stale attempt
+-- too), and a job still open past its per-job limit is then withdrawn: a
+-- task that succeeded keeps its output, the rest are cancelled.
 --
 -- KEYS[1]  the task's hash
 -- KEYS[2]  the leases sorted set
@@ -10,16 +13,20 @@
 -- ARGV[3]  '1' succeeded, '0' failed
 -- ARGV[4]  error, one line (failure)
 -- ARGV[5]  serialized v1::TaskOutput (success)
+-- ARGV[6]  worker-seconds the attempt used in all (cumulative)
 --
--- Reply: {'OK', job_id, kind, task state, job state, started_ms}
+-- Reply: {'OK', job_id, kind, task state, job state, started_ms, withdrew
+--         ('1' | '0'), the job's compute_s, the job's estimate_s,
+--         worker-seconds charged now}
 --        {'NOT_FOUND'}                no such task
 --        {'STALE', state, token}      token not current or task not running;
---                                     nothing was written
+--                                     only the worker time was charged
 local now_ms = ARGV[2]
 local tkey = KEYS[1]
 local t = redis.call('HMGET', tkey, 'state', 'token', 'job_key', 'job', 'kind', 'started_ms',
                      'children', 'id', 'cancel')
 if not t[1] then return {'NOT_FOUND'} end
+local charged = charge_attempt(tkey, t[3], ARGV[1], ARGV[6], now_ms)
 if t[1] ~= TASK_RUNNING or t[2] ~= ARGV[1] then return {'STALE', t[1], t[2]} end
 local job_key = t[3]
 
@@ -55,4 +62,8 @@ else
   set_job_state(job_key, JOB_FAILED, now_ms, reason)
   cancel_open_tasks(job_key, now_ms, reason)
 end
-return {'OK', t[4], t[5], task_state, job_state, t[6] or '0'}
+local withdrew = withdraw_if_over(job_key, now_ms)
+if withdrew then job_state = JOB_WITHDRAWN end
+local j = redis.call('HMGET', job_key, 'compute_s', 'estimate_s')
+return {'OK', t[4], t[5], task_state, job_state, t[6] or '0', withdrew and '1' or '0',
+        j[1] or '0', j[2] or '0', charged}

@@ -36,7 +36,8 @@ for q = 5, #KEYS do
         local token = redis.call('INCR', KEYS[2])
         local attempt = tonumber(t[3]) + 1
         redis.call('HSET', tkey, 'attempt', attempt, 'worker', worker_id, 'worker_key', KEYS[3],
-                   'started_ms', now_ms, 'token', token, 'progress', '0')
+                   'started_ms', now_ms, 'token', token, 'progress', '0',
+                   'charged:' .. token, '0')
         redis.call('HDEL', tkey, 'cancel')
         redis.call('ZADD', KEYS[1], tonumber(now_ms) + tonumber(ttl_ms), entry)
         redis.call('HSET', KEYS[3], 'current_task', task_id)
