@@ -40,6 +40,13 @@ WORK=bench/results/estimate
 STATE=$WORK/cluster
 rm -rf "$WORK"
 mkdir -p "$WORK"
+# The binaries run from a copy: one consistent build for the whole run,
+# whatever is rebuilt meanwhile.
+for binary in client/impulse-client coordinator/impulse-coordinator worker/impulse-worker; do
+  mkdir -p "$WORK/bin/$(dirname "$binary")"
+  cp "${BUILD_DIR:-build}/$binary" "$WORK/bin/$binary"
+done
+export BUILD_DIR=$PWD/$WORK/bin
 
 subset() {  # subset NAME TRAIN_PER_CLASS TEST_PER_CLASS [CLASSES]
   /usr/bin/python3 bench/fashion_subset.py --classes "${4:-0,1,2,3,4,5,6,7,8,9}" \
@@ -80,7 +87,7 @@ up() {  # up CALIBRATE: the cluster's address
     --worker-args "--calibrate $1" | tail -n 1
 }
 trap 'deploy/local-cluster down --state-dir "$STATE" >/dev/null 2>&1 || true' EXIT
-client() { build/client/impulse-client --coordinator "$address" --project estimate-bench "$@"; }
+client() { "$BUILD_DIR/client/impulse-client" --coordinator "$address" --project estimate-bench "$@"; }
 
 estimate_all() {  # estimate_all SUFFIX
   for job in "${JOBS[@]}"; do

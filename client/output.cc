@@ -295,11 +295,16 @@ void PrintWorkers(const v1::ListWorkersReply& workers, bool json_output) {
     std::cout << ToJson(workers) << "\n";
     return;
   }
-  std::printf("%-32s %-20s %7s %7s %5s  %s\n", "WORKER", "HOST", "THREADS", "CORES", "GPUS",
-              "LAST SEEN");
+  std::printf("%-32s %-20s %7s %7s %5s %7s  %s\n", "WORKER", "HOST", "THREADS", "CORES", "GPUS",
+              "GMAC/S", "LAST SEEN");
   for (const auto& w : workers.workers()) {
-    std::printf("%-32s %-20s %7u %7u %5u  %s\n", w.id().c_str(), w.hostname().c_str(),
-                w.threads(), w.cpu_cores(), w.gpus(), FormatTime(w.last_seen_ms()).c_str());
+    // GMAC/S: training throughput on 3x3 convolutions, from the worker's
+    // cost table; "-" before it has one.
+    char gmacs[16] = "-";
+    if (w.gmacs_per_s() > 0) std::snprintf(gmacs, sizeof(gmacs), "%.1f", w.gmacs_per_s());
+    std::printf("%-32s %-20s %7u %7u %5u %7s  %s\n", w.id().c_str(), w.hostname().c_str(),
+                w.threads(), w.cpu_cores(), w.gpus(), gmacs,
+                FormatTime(w.last_seen_ms()).c_str());
   }
 }
 

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
       {"auto", impulse::worker::WorkerOptions::Calibrate::kAuto},
       {"always", impulse::worker::WorkerOptions::Calibrate::kAlways},
       {"never", impulse::worker::WorkerOptions::Calibrate::kNever}};
-  double calibrate_s = 3.0;
+  double calibrate_s = 2.0;
   app.add_option("--calibrate", options.calibrate,
                  "cost table for compute estimates: auto (reuse the coordinator's cached one for "
                  "this CPU and --threads, else measure), always (measure), never")

@@ -143,11 +143,11 @@ CostTable DefaultCostTable() {
   int8.set_dense_s_per_mac(2.7e-9);
   t.set_features_s_per_sample(5e-6);
   t.set_features_s_per_pixel(5e-9);
-  t.set_projection_s_per_pair(2.5e-6);
-  t.set_pca_s_per_value(5e-8);
+  t.set_projection_s_per_pair(1.2e-6);
+  t.set_pca_s_per_value(2.8e-7);
   t.set_task_overhead_s(0.5);
   t.set_checkpoint_s_per_param(20e-9);
-  t.set_activation_stats_s_per_element(20e-9);
+  t.set_activation_stats_s_per_element(10e-9);
   t.set_export_s_per_param(3.5e-6);
   t.set_source("default");
   return t;

@@ -9,10 +9,13 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "impulse/estimate/compute_estimate.h"
+#include "impulse/estimate/reference_fit.h"
+#include "impulse/impulse_spec.h"
 #include "impulse/model/layer_graph.h"
 #include "worker/features/feature_matrix.h"
 #include "worker/features/projection.h"
@@ -28,6 +31,7 @@ using estimate::PassWork;
 
 constexpr int kPairsPerPass = 12;  // TimePair calls of MeasurePass
 constexpr int kMinCalls = 3;
+constexpr int kReferenceCalls = 4;  // timed calls per reference network, after a warm-up
 constexpr int kMatrixRows = 256;
 // The batch sizes the worker runs: the default training batch and the
 // inference batch (activations of these sizes spill caches alike).
@@ -194,11 +198,6 @@ class Runnable {
   std::mt19937_64 rng_{1};
 };
 
-double Median(std::vector<double> values) {
-  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
-  return values[values.size() / 2];
-}
-
 // Times graphs in `rows`-row batches of one pass.
 class Timer {
  public:
@@ -209,25 +208,36 @@ class Timer {
   int64_t rows() const { return train_ ? kTrainRows : kInferRows; }
 
   // Seconds of one call of `a` and of `b` (batches of `rows_a`, `rows_b`
-  // rows), run alternately after one warm-up call each, so that a busy
-  // machine slows both alike: the median of `a`'s calls, and that plus the
-  // median of the paired differences.
+  // rows), run alternately after one warm-up call each: the fastest call of
+  // each. The fastest is what the machine does when nothing else runs; the
+  // other processes of a busy machine only ever add to it, and a worker
+  // measures itself once, at start, often while something else is busy.
   Result<std::pair<double, double>> TimePair(const model::LayerGraph& a, int64_t rows_a,
                                              const model::LayerGraph& b, int64_t rows_b) {
     IMPULSE_ASSIGN_OR_RETURN(Runnable run_a, Prepare(a, rows_a));
     IMPULSE_ASSIGN_OR_RETURN(Runnable run_b, Prepare(b, rows_b));
     run_a.Run();
     run_b.Run();
-    std::vector<double> times_a, differences;
+    double t_a = std::numeric_limits<double>::infinity(), t_b = t_a;
     const auto started = Clock::now();
-    while (static_cast<int>(times_a.size()) < kMinCalls ||
-           std::chrono::duration<double>(Clock::now() - started).count() < share_s_) {
-      const double t_a = run_a.Run();
-      times_a.push_back(t_a);
-      differences.push_back(run_b.Run() - t_a);
+    for (int calls = 0;
+         calls < kMinCalls ||
+         std::chrono::duration<double>(Clock::now() - started).count() < share_s_;
+         ++calls) {
+      t_a = std::min(t_a, run_a.Run());
+      t_b = std::min(t_b, run_b.Run());
     }
-    const double t_a = Median(times_a);
-    return std::pair{t_a, t_a + Median(differences)};
+    return std::pair{t_a, t_b};
+  }
+
+  // Seconds of one call of `graph` on `rows` rows: the fastest of `calls`
+  // after a warm-up call.
+  Result<double> TimeOne(const model::LayerGraph& graph, int64_t rows, int calls) {
+    IMPULSE_ASSIGN_OR_RETURN(Runnable run, Prepare(graph, rows));
+    run.Run();
+    double fastest = std::numeric_limits<double>::infinity();
+    for (int i = 0; i < calls; ++i) fastest = std::min(fastest, run.Run());
+    return fastest;
   }
 
  private:
@@ -288,7 +298,7 @@ Result<Measured> Measure(Timer& timer, const LayerProbe& probe, const v1::PassCo
   const double n = probe.more - probe.fewer;
   Measured m;
   m.work = Minus(estimate::WorkOf(more), estimate::WorkOf(fewer), n);
-  m.total = std::max(t_more - t_fewer, 0.0) / n / timer.rows();
+  m.total = std::max(t_more - t_fewer, kMinShare * t_more) / n / timer.rows();
   m.seconds = std::max(m.total - m.work.layers * known.layer_overhead_s() / timer.rows() -
                            estimate::SampleSeconds(m.work, known),
                        kMinShare * m.total);
@@ -342,7 +352,9 @@ Status MeasureDense(Timer& timer, v1::PassCosts& c) {
   const int64_t small = 4, large = 128;
   IMPULSE_ASSIGN_OR_RETURN(auto times, timer.TimePair(graph, small, graph, large));
   const auto [t_small, t_large] = times;
-  const double slope = std::max(t_large - t_small, 0.0) / (large - small);
+  // Noise can make the larger batch no slower; a share of its time then
+  // stands in for the slope, so every figure stays positive.
+  const double slope = std::max(t_large - t_small, kMinShare * t_large) / (large - small);
   const double others = work.elements * c.elementwise_s_per_element();
   c.set_dense_s_per_mac(std::max(slope - others, kMinShare * slope) / work.dense_macs);
   if (timer.train()) {
@@ -394,7 +406,7 @@ Status MeasurePass(Timer& timer, v1::PassCosts& c) {
   c.set_conv_s_per_mac(conv_mac);
   c.set_conv_s_per_output(conv_out);
   // Pointwise, channels-last behind a depthwise layer as in MobileNets:
-  // 16 -> 16 and 96 -> 96.
+  // 16 -> 16 on 24x24 and 128 -> 128 on 4x4 (a late stage).
   auto pointwise = [&](uint32_t channels, uint32_t side) {
     return Measure(timer,
                    {.side = side,
@@ -404,12 +416,12 @@ Status MeasurePass(Timer& timer, v1::PassCosts& c) {
                    c);
   };
   IMPULSE_ASSIGN_OR_RETURN(Measured pw_thin, pointwise(16, 24));
-  IMPULSE_ASSIGN_OR_RETURN(Measured pw_thick, pointwise(96, 8));
+  IMPULSE_ASSIGN_OR_RETURN(Measured pw_thick, pointwise(128, 4));
   auto [pw_mac, pw_out] =
       Solve2(pw_thin, pw_thick, &PassWork::pointwise_macs, &PassWork::pointwise_outputs);
   c.set_pointwise_s_per_mac(pw_mac);
   c.set_pointwise_s_per_output(pw_out);
-  // Depthwise: 32 channels of 24x24 (MAC-bound) and 128 of 2x2 (per plane),
+  // Depthwise: 96 channels of 12x12 (MAC-bound) and 128 of 2x2 (per plane),
   // then 128 of 1x1 (a slower path of its own).
   auto depthwise = [&](uint32_t channels, uint32_t side) {
     return Measure(timer,
@@ -419,7 +431,7 @@ Status MeasurePass(Timer& timer, v1::PassCosts& c) {
                     .more = 4},
                    c);
   };
-  IMPULSE_ASSIGN_OR_RETURN(Measured dw_big, depthwise(32, 24));
+  IMPULSE_ASSIGN_OR_RETURN(Measured dw_big, depthwise(96, 12));
   IMPULSE_ASSIGN_OR_RETURN(Measured dw_small, depthwise(128, 2));
   auto [dw_mac, dw_channel] =
       Solve2(dw_big, dw_small, &PassWork::depthwise_macs, &PassWork::depthwise_channels);
@@ -430,37 +442,96 @@ Status MeasurePass(Timer& timer, v1::PassCosts& c) {
   return MeasureDense(timer, c);
 }
 
+// The networks users train, timed whole (impulse/estimate/reference_fit.h):
+// the default CNN at 48x48 in its batches of 64; MobileNetV2 0.35 at 32x32
+// in batches of 16 and of 64 (the same network at two batch sizes tells
+// its per-batch costs from its per-sample ones) and at 64x64; MobileNetV1
+// 0.25 at 48x48 in batches of 32, as transfer learning runs them. Inference
+// runs each network once, in the worker's batches of 256.
+Status MeasureReferences(Timer& timer, v1::PassCosts& c) {
+  struct Reference {
+    v1::LearningKind block;
+    v1::Backbone backbone;
+    float alpha;
+    uint32_t side;
+    int64_t train_rows;
+    bool infer;  // also timed for inference
+  };
+  const Reference references[] = {
+      {v1::LEARNING_KIND_CLASSIFICATION, v1::BACKBONE_UNSPECIFIED, 0, 48, 64, true},
+      {v1::LEARNING_KIND_TRANSFER, v1::BACKBONE_MOBILENET_V2, 0.35f, 32, 16, false},
+      {v1::LEARNING_KIND_TRANSFER, v1::BACKBONE_MOBILENET_V2, 0.35f, 32, 64, true},
+      {v1::LEARNING_KIND_TRANSFER, v1::BACKBONE_MOBILENET_V2, 0.35f, 64, 32, true},
+      {v1::LEARNING_KIND_TRANSFER, v1::BACKBONE_MOBILENET_V1, 0.25f, 48, 32, true}};
+  std::vector<estimate::TimedReference> timed;
+  for (const Reference& r : references) {
+    if (!timer.train() && !r.infer) continue;
+    v1::Impulse impulse;
+    impulse.mutable_input()->set_width(r.side);
+    impulse.mutable_input()->set_height(r.side);
+    impulse.mutable_processing()->set_block(v1::PROCESSING_KIND_IMAGE);
+    impulse.mutable_processing()->set_color(v1::COLOR_DEPTH_GRAYSCALE);
+    impulse.mutable_learning()->set_block(r.block);
+    impulse.mutable_learning()->set_backbone(r.backbone);
+    impulse.mutable_learning()->set_alpha(r.alpha);
+    IMPULSE_ASSIGN_OR_RETURN(model::LayerGraph graph,
+                             model::BuildGraph(impulse::WithDefaults(impulse), 10));
+    const int64_t rows = timer.train() ? r.train_rows : kInferRows;
+    IMPULSE_ASSIGN_OR_RETURN(double seconds, timer.TimeOne(graph, rows, kReferenceCalls));
+    timed.push_back({.work = estimate::WorkOf(graph),
+                     .rows = static_cast<double>(rows),
+                     .seconds = seconds});
+  }
+  c = estimate::FitToReferences(c, timed, timer.train());
+  return Status::Ok();
+}
+
+// The fastest of `calls` calls of `fn` (which returns a Status: a failed
+// call throws, as LibTorch's would, to the caller's boundary).
+template <typename Fn>
+double FastestOf(int calls, Fn&& fn) {
+  double fastest = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < calls; ++i) {
+    const auto t0 = Clock::now();
+    const Status status = fn();
+    if (!status.ok()) throw std::runtime_error(status.ToString());
+    fastest = std::min(fastest, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return fastest;
+}
+
 // The feature explorer on `threads` threads (worker/features/projection.h):
-// PCA of 600 rows of 1 024 values, and t-SNE of 250 and of 600 points with a
-// tenth of its iterations; the slope between the two is per pair (t-SNE is
-// quadratic), scaled to all the iterations.
+// PCA of 1 000 rows of 256 values, and t-SNE of those 1 000 points with 10
+// and with 30 of its iterations: the difference prices an iteration, the
+// rest the fixed part (bandwidths, P), both per pair of points, at the size
+// it runs at (up to 2 000 points).
 Status MeasureExplorer(int threads, v1::CostTable& table) {
-  const int pca_rows = 600, dims = 1024, fraction = 10;
+  const int points = 1000, dims = 256, few = 10, many = 30;
   std::mt19937 rng(7);
-  std::vector<uint8_t> pixels(static_cast<size_t>(pca_rows) * dims);
+  std::vector<uint8_t> pixels(static_cast<size_t>(points) * dims);
   for (auto& p : pixels) p = static_cast<uint8_t>(rng());
   std::vector<const uint8_t*> rows;
-  for (int i = 0; i < pca_rows; ++i) rows.push_back(pixels.data() + static_cast<size_t>(i) * dims);
-  auto started = Clock::now();
-  const cv::Mat projected = features::PcaProject(rows, dims, 50, 1, threads);
-  const double pca_s = std::chrono::duration<double>(Clock::now() - started).count();
-  table.set_pca_s_per_value(pca_s / (static_cast<double>(pca_rows) * dims));
+  for (int i = 0; i < points; ++i) rows.push_back(pixels.data() + static_cast<size_t>(i) * dims);
+  cv::Mat projected;
+  const double pca_s = FastestOf(1, [&] {
+    projected = features::PcaProject(rows, dims, 50, 1, threads);
+    return Status::Ok();
+  });
+  table.set_pca_s_per_value(pca_s / (static_cast<double>(points) * dims));
 
   features::TsneOptions options;
   options.threads = threads;
   const int all_iterations = options.iterations;
-  options.iterations /= fraction;
-  options.exaggeration_iterations /= fraction;
-  auto tsne_s = [&](int points) -> Result<double> {
-    const auto t0 = Clock::now();
-    IMPULSE_RETURN_IF_ERROR(features::Tsne(projected.rowRange(0, points), options).status());
-    return std::chrono::duration<double>(Clock::now() - t0).count();
+  auto tsne_s = [&](int iterations) {
+    options.iterations = iterations;
+    options.exaggeration_iterations = iterations / 3;
+    return FastestOf(1, [&] { return features::Tsne(projected, options).status(); });
   };
-  const double few = 250, many = pca_rows;
-  IMPULSE_ASSIGN_OR_RETURN(double t_few, tsne_s(static_cast<int>(few)));
-  IMPULSE_ASSIGN_OR_RETURN(double t_many, tsne_s(static_cast<int>(many)));
-  const double per_pair = std::max(t_many - t_few, kMinShare * t_many) / (many * many - few * few);
-  table.set_projection_s_per_pair(per_pair * all_iterations / options.iterations);
+  const double t_few = tsne_s(few), t_many = tsne_s(many);
+  const double per_iteration = std::max(t_many - t_few, kMinShare * t_many) / (many - few);
+  const double fixed = std::max(t_few - few * per_iteration, 0.0);
+  table.set_projection_s_per_pair((fixed + all_iterations * per_iteration) /
+                                  (static_cast<double>(points) * points));
   return Status::Ok();
 }
 
@@ -478,9 +549,8 @@ Status MeasureActivationStats(Matrices& matrices, int threads, v1::CostTable& ta
   const int64_t rows = 128;
   std::vector<uint64_t> order(rows);
   for (int64_t i = 0; i < rows; ++i) order[i] = static_cast<uint64_t>(i);
-  const auto started = Clock::now();
-  IMPULSE_RETURN_IF_ERROR(CollectActivationStats(model, *fm, order, threads).status());
-  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  const double seconds = FastestOf(
+      2, [&] { return CollectActivationStats(model, *fm, order, threads).status(); });
   const double inference = estimate::BatchSeconds(estimate::WorkOf(graph), table.infer(), rows, false);
   const double elements = static_cast<double>(rows * graph.TotalCost().output_elements);
   table.set_activation_stats_s_per_element(std::max(seconds - inference, kMinShare * seconds) /
@@ -489,12 +559,12 @@ Status MeasureActivationStats(Matrices& matrices, int threads, v1::CostTable& ta
 }
 
 // The int8 evaluator is not timed here (it is not LibTorch code): its
-// default figures, scaled by how much faster or slower than the default
-// table this worker trains the reference workload.
-void ScaleInt8(v1::CostTable& table) {
+// default figures (one thread of the development machine) divided by the
+// thread count, since the evaluator runs one interpreter per thread over
+// blocks of rows.
+void ScaleInt8(int threads, v1::CostTable& table) {
   const v1::CostTable defaults = estimate::DefaultCostTable();
-  const double ratio =
-      estimate::ReferenceSeconds(table) / estimate::ReferenceSeconds(defaults);
+  const double ratio = 1.0 / threads;
   v1::PassCosts& int8 = *table.mutable_int8();
   int8 = defaults.int8();
   int8.set_conv_s_per_mac(int8.conv_s_per_mac() * ratio);
@@ -518,9 +588,11 @@ Result<v1::CostTable> MeasureCostTable(const CalibrationOptions& options) {
     torch::manual_seed(1);
     IMPULSE_RETURN_IF_ERROR(MeasurePass(train, *table.mutable_train()));
     IMPULSE_RETURN_IF_ERROR(MeasurePass(infer, *table.mutable_infer()));
+    IMPULSE_RETURN_IF_ERROR(MeasureReferences(train, *table.mutable_train()));
+    IMPULSE_RETURN_IF_ERROR(MeasureReferences(infer, *table.mutable_infer()));
     IMPULSE_RETURN_IF_ERROR(MeasureExplorer(std::max(1, options.threads), table));
     IMPULSE_RETURN_IF_ERROR(MeasureActivationStats(matrices, std::max(1, options.threads), table));
-    ScaleInt8(table);
+    ScaleInt8(std::max(1, options.threads), table);
   } catch (const std::exception& e) {
     return Internal(std::string("cost calibration: ") + e.what());
   }

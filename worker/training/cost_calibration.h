@@ -3,8 +3,8 @@
 // (DESIGN.md, "Compute limits"; impulse/estimate/compute_estimate.h gives
 // the model the figures feed). The header is LibTorch-free.
 //
-// Algorithm. For each pass (training steps of 32 rows; eval-mode inference
-// of 64), on the worker's own code path (GraphModule, MakeBatch, TrainStep
+// Algorithm. For each pass (training steps of 64 rows; eval-mode inference
+// of 256), on the worker's own code path (GraphModule, MakeBatch, TrainStep
 // with Adam) and `threads` threads, one layer kind at a time:
 //   1. per-batch and per-layer overhead: a one-layer classifier on an 8x8
 //      input against the same behind 24 dense layers of 16 units;
@@ -16,31 +16,41 @@
 //        batch norm, ReLU, max pool  after a 3 -> 16 pointwise conv, NCHW,
 //                       on 24x24
 //        k x k conv     1 -> 16 on 24x24 (9 MACs per output), 32 -> 32 on 12x12
-//        pointwise      16 -> 16 on 24x24, 96 -> 96 on 8x8, channels-last
+//        pointwise      16 -> 16 on 24x24, 128 -> 128 on 4x4, channels-last
 //                       behind a depthwise layer, as MobileNets run
-//        depthwise      32 channels of 24x24, 128 channels of 2x2; and 128
+//        depthwise      96 channels of 12x12, 128 channels of 2x2; and 128
 //                       channels of 1x1 (a slow path of its own)
 //   3. dense and the optimizer: a 0.66 M-parameter MLP at 4 and 128 rows
 //      (the slope is per sample, the intercept per step);
-//   4. the feature explorer: PCA of 600 rows of 1 024 values, t-SNE of 250
-//      and of 600 points (a tenth of its iterations; the slope per pair,
-//      scaled);
+//   4. the feature explorer: PCA of 1 000 rows of 256 values, t-SNE of
+//      those 1 000 points with 10 and with 30 iterations (the difference
+//      prices an iteration, the rest the fixed part; per pair of points);
 //   5. the int8 stage's activation statistics over 128 rows of a small CNN,
-//      less its inference at the figures of step 2.
+//      less its inference at the figures of step 2;
+//   6. whole reference networks (the default CNN, MobileNetV2 0.35 at two
+//      batch sizes and two input sizes, MobileNetV1 0.25), each pass timed
+//      four times after a warm-up: three groups of the pass's prices (per
+//      batch, NCHW work, depthwise/pointwise work) are scaled to match them
+//      (impulse/estimate/reference_fit.h). Layers alone miss what a whole
+//      network adds or saves; the probes keep the proportions within each
+//      group.
 // Each pair of graphs runs alternately, one call each in turn after a
-// warm-up, for budget_s / 24 or at least three turns, so a busy machine
-// slows both alike: the time of the fewer-layer graph is the median of its
-// calls and the other's adds the median of the paired differences. A figure
-// that noise would make negative is kept at a small positive share of its
-// probe's time, so every figure is positive and finite.
+// warm-up, for budget_s / 24 or at least three turns, and each graph's time
+// is its fastest call: what the machine does when nothing else runs (a
+// worker measures itself once, at start, often while something else is
+// busy; other processes only ever add time). A figure that noise would make
+// negative is kept at a small positive share of its probe's time, so every
+// figure is positive and finite.
 //
-// The int8 evaluator's figures are the default table's, scaled by how this
-// worker's training of a reference workload compares with the default's.
+// The int8 evaluator's figures are the default table's (one thread of the
+// development machine) divided by the thread count: the evaluator runs one
+// interpreter per thread.
 // Image decoding, task, checkpoint and export figures are not measured
 // (left 0: the default table's apply).
 //
 // Sets LibTorch's process-wide thread count. Call it before serving tasks,
-// not concurrently with them. Takes about budget_s, plus warm-ups.
+// not concurrently with them. Takes about budget_s, plus warm-ups and the
+// reference networks (about 5 s more on the development machine).
 #pragma once
 
 #include <string>
