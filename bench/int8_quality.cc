@@ -4,7 +4,9 @@
 // train task (training::Train), then the quantize-evaluate task
 // (evaluation::EvaluateAndExport: calibration, quantization, the integer
 // interpreter). bench/int8_quality.sh runs it for the example impulse and
-// two MobileNets and prints the table.
+// two MobileNets and prints the table. With --model FILE it skips training
+// and evaluates that model: the same weights before and after a change to
+// the int8 kernels, in minutes.
 //
 // Prints one JSON line:
 //   {"impulse":"fashion-32","feature_rows":70000,"validation_rows":12000,"test_rows":10000,
@@ -43,6 +45,7 @@ struct Options {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   std::string out;
   size_t train_per_class = 0;  // 0: every training image
+  std::string model_path;      // a trained model (v1.Model) to evaluate instead of training
   int threads = 0;             // 0: every core
 };
 
@@ -151,13 +154,19 @@ Status Run(const Options& options) {
   IMPULSE_ASSIGN_OR_RETURN(std::string features, ctx.PutBlob(features_path));
   std::cerr << impulse.name() << ": " << rows << " feature rows\n";
 
-  v1::TaskSpec train;
-  train.set_kind(v1::TASK_KIND_TRAIN);
-  *train.mutable_impulse() = impulse;
-  (*train.mutable_inputs())["features"] = features;
-  const auto train_start = std::chrono::steady_clock::now();
-  IMPULSE_ASSIGN_OR_RETURN(v1::TaskOutput trained, worker::training::Train(train, ctx));
-  const double train_s = Seconds(train_start);
+  v1::TaskOutput trained;
+  double train_s = 0;
+  if (options.model_path.empty()) {
+    v1::TaskSpec train;
+    train.set_kind(v1::TASK_KIND_TRAIN);
+    *train.mutable_impulse() = impulse;
+    (*train.mutable_inputs())["features"] = features;
+    const auto train_start = std::chrono::steady_clock::now();
+    IMPULSE_ASSIGN_OR_RETURN(trained, worker::training::Train(train, ctx));
+    train_s = Seconds(train_start);
+  } else {
+    IMPULSE_ASSIGN_OR_RETURN((*trained.mutable_blobs())["model"], ctx.PutBlob(options.model_path));
+  }
 
   v1::TaskSpec evaluate;
   evaluate.set_kind(v1::TASK_KIND_QUANTIZE_EVALUATE);
@@ -208,6 +217,10 @@ int Main(int argc, char** argv) {
   app.add_option("--train-per-class", options.train_per_class,
                  "the first N training images of each class; 0 = all");
   app.add_option("--threads", options.threads, "threads; 0 = every core");
+  app.add_option("--model", options.model_path,
+                 "evaluate this trained model (a v1.Model file, e.g. an earlier run's model blob "
+                 "under OUT/ctx/blobs) instead of training one: the same weights after a kernel "
+                 "change");
   CLI11_PARSE(app, argc, argv);
   const Status status = Run(options);
   if (!status.ok()) {

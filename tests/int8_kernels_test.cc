@@ -1,6 +1,7 @@
 // The C int8 kernels against straightforward references: int64
 // accumulators from the definition (exact), double-precision real arithmetic
 // (within one quantization step, kRoundingSteps).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,8 +15,9 @@
 namespace impulse::worker::int8 {
 namespace {
 
-// Two roundings (the fixed-point multiply and the shift) against one exact
-// real product: at most one int8 step apart.
+// One rounding of the product with a multiplier within 2^-31 (relative) of
+// the real one: at most one int8 step from the real product rounded, and
+// only next to a tie.
 constexpr int kRoundingSteps = 1;
 
 std::mt19937 rng(2024);
@@ -33,26 +35,19 @@ std::vector<int8_t> RandomInt8(size_t n, int lo = -128, int hi = 127) {
   return v;
 }
 
-// The documented rules, in 128-bit integers.
-int64_t RoundHalfUpDiv(__int128 n, __int128 d) {  // d > 0
-  __int128 q = n / d, r = n % d;
-  if (r < 0) {
-    q -= 1;
-    r += d;
-  }  // floor
-  return static_cast<int64_t>(2 * r >= d ? q + 1 : q);
-}
-int64_t RoundHalfAwayDiv(__int128 n, __int128 d) {  // d > 0
-  const __int128 a = n < 0 ? -n : n;
-  const __int128 q = (2 * a + d) / (2 * d);
-  return static_cast<int64_t>(n < 0 ? -q : q);
+// The documented rule, in 128-bit integers: x * multiplier / 2^(31 - shift)
+// rounded half up (the floor of the value plus 1/2), saturated to int32.
+__int128 FloorDiv(__int128 n, __int128 d) {  // d > 0
+  const __int128 q = n / d;
+  return q * d > n ? q - 1 : q;
 }
 int32_t ReferenceMultiply(int32_t x, FixedPointMultiplier m) {
-  const int left = std::max(m.shift, 0), right = std::max(-m.shift, 0);
-  const int64_t shifted = std::clamp<int64_t>(int64_t{x} << left, INT32_MIN, INT32_MAX);
-  const int64_t high = RoundHalfUpDiv(__int128{shifted} * m.multiplier, __int128{1} << 31);
-  return static_cast<int32_t>(
-      RoundHalfAwayDiv(std::min<int64_t>(high, INT32_MAX), __int128{1} << right));
+  const __int128 product = __int128{x} * m.multiplier;
+  const int right = 31 - m.shift;
+  const __int128 rounded =
+      right > 0 ? FloorDiv(2 * product + (__int128{1} << right), __int128{1} << (right + 1))
+                : product * (__int128{1} << -right);
+  return static_cast<int32_t>(std::clamp<__int128>(rounded, INT32_MIN, INT32_MAX));
 }
 int8_t Clamp8(int64_t v, int32_t lo = -128, int32_t hi = 127) {
   return static_cast<int8_t>(std::clamp<int64_t>(v, lo, hi));
@@ -91,46 +86,90 @@ TEST_F(Int8KernelsTest, QuantizeMultiplierEdgeCases) {
   }
 }
 
-TEST_F(Int8KernelsTest, RequantizePrimitivesFollowTheirRoundingRules) {
-  // Ties: the doubling high multiply rounds half up, the shift half away from zero.
-  EXPECT_EQ(ic_rounding_doubling_high_mul(1 << 30, 1), 1);     // 0.5 -> 1
-  EXPECT_EQ(ic_rounding_doubling_high_mul(-(1 << 30), 1), 0);  // -0.5 -> 0
-  EXPECT_EQ(ic_rounding_doubling_high_mul(INT32_MIN, INT32_MIN), INT32_MAX);
-  EXPECT_EQ(ic_rounding_divide_by_pot(5, 1), 3);
-  EXPECT_EQ(ic_rounding_divide_by_pot(-5, 1), -3);
-  EXPECT_EQ(ic_rounding_divide_by_pot(-4, 1), -2);
-  EXPECT_EQ(ic_rounding_divide_by_pot(7, 0), 7);
-  EXPECT_EQ(ic_rounding_divide_by_pot(INT32_MIN, 31), -1);
-  EXPECT_EQ(ic_rounding_divide_by_pot(INT32_MAX, 31), 1);
-  for (int i = 0; i < 200000; ++i) {
-    const int32_t x = i % 3 == 0 ? Uniform(-300, 300) : Uniform(INT32_MIN / 4, INT32_MAX / 4);
-    const double real = i % 7 == 0 ? UniformReal(1.0, 40.0) : std::exp(UniformReal(-25.0, 0.0));
-    const FixedPointMultiplier m = QuantizeMultiplier(real);
-    const int32_t got = ic_multiply_by_quantized_multiplier(x, m.multiplier, m.shift);
-    ASSERT_EQ(got, ReferenceMultiply(x, m)) << x << " * " << real;
-    // Where the left shift does not saturate, within a step of the real product.
-    const double exact = x * real;
-    if (std::fabs(std::ldexp(double(x), std::max(m.shift, 0))) < 2147483647.0)
-      ASSERT_LE(std::fabs(got - exact), kRoundingSteps) << x << " * " << real;
-  }
-  // A multiplier above 1 saturates instead of wrapping.
-  const FixedPointMultiplier big = QuantizeMultiplier(8.0);
-  EXPECT_GE(ic_multiply_by_quantized_multiplier(1 << 29, big.multiplier, big.shift), 1 << 30);
-  EXPECT_LE(ic_multiply_by_quantized_multiplier(-(1 << 29), big.multiplier, big.shift), -(1 << 30));
-  EXPECT_EQ(ic_requantize(1000, big.multiplier, big.shift, 3, -128, 127), 127);
-  EXPECT_EQ(ic_requantize(-1000, big.multiplier, big.shift, 3, -20, 127), -20);
-  EXPECT_EQ(ic_requantize(123456, 0, 0, -7, -128, 127), -7);  // multiplier 0
+// The multiply by m = multiplier * 2^(shift - 31), by hand: once rounded,
+// ties up.
+int32_t Multiply(int32_t x, int32_t multiplier, int32_t shift) {
+  return ic_multiply_by_quantized_multiplier(x, multiplier, shift);
 }
 
-TEST_F(Int8KernelsTest, RoundingDivideIsHalfAwayFromZero) {
-  EXPECT_EQ(ic_rounding_divide(1, 2), 1);
-  EXPECT_EQ(ic_rounding_divide(-1, 2), -1);
-  EXPECT_EQ(ic_rounding_divide(-4, 3), -1);
-  EXPECT_EQ(ic_rounding_divide(-5, 3), -2);
+TEST_F(Int8KernelsTest, RequantizeRoundsOnceHalfUp) {
+  constexpr int32_t kHalf = 1 << 30;      // with shift 0: m = 0.5
+  EXPECT_EQ(Multiply(5, kHalf, 0), 3);    // 2.5
+  EXPECT_EQ(Multiply(-5, kHalf, 0), -2);  // -2.5
+  EXPECT_EQ(Multiply(3, kHalf, 0), 2);    // 1.5
+  EXPECT_EQ(Multiply(-3, kHalf, 0), -1);  // -1.5
+  EXPECT_EQ(Multiply(-4, kHalf, 0), -2);
+  EXPECT_EQ(Multiply(-7, kHalf, -1), -2);  // m = 0.25: -1.75
+  EXPECT_EQ(Multiply(-6, kHalf, -1), -1);  // -1.5
+  // 1.25 is 1: the two roundings of TFLite's default rule made it 2
+  // (x * m * 2 = 2.5 rounded up to 3, then 3 / 2 = 1.5 rounded to 2).
+  EXPECT_EQ(Multiply(5, kHalf, -1), 1);
+  EXPECT_EQ(Multiply(-5, kHalf, -1), -1);
+  // The int64 product at its extremes: -(2^31 - 1), exactly.
+  EXPECT_EQ(Multiply(INT32_MIN, INT32_MAX, 0), -INT32_MAX);
+  EXPECT_EQ(Multiply(INT32_MIN, INT32_MAX, -30), -2);  // -2 + 2^-30
+  // The smallest multipliers: 2^-32 leaves a half at most, which rounds to 0.
+  EXPECT_EQ(Multiply(INT32_MIN, kHalf, -31), 0);  // -0.5
+  EXPECT_EQ(Multiply(INT32_MAX, kHalf, -31), 0);  // 0.5 - 2^-32
+  EXPECT_EQ(Multiply(INT32_MIN, INT32_MAX, -32), 0);
+  EXPECT_EQ(Multiply(INT32_MIN, INT32_MAX, INT32_MIN), 0);
+  // The largest, m = 2^30: no shift at all, then saturation.
+  EXPECT_EQ(Multiply(1, kHalf, 31), 1 << 30);
+  EXPECT_EQ(Multiply(-2, kHalf, 31), INT32_MIN);
+  EXPECT_EQ(Multiply(2, kHalf, 31), INT32_MAX);
+  EXPECT_EQ(Multiply(-3, kHalf, 31), INT32_MIN);
+  // Shifts past 31 multiply (a negative value is never shifted left).
+  EXPECT_EQ(Multiply(-3, 1, 33), -12);
+  EXPECT_EQ(Multiply(1, kHalf, 40), INT32_MAX);
+  EXPECT_EQ(Multiply(-1, 1, 63), INT32_MIN);
+  EXPECT_EQ(Multiply(0, kHalf, 40), 0);
+  EXPECT_EQ(Multiply(-1, 1, INT32_MAX), INT32_MIN);
+  // The zero point is added past int32's saturation without overflow.
+  EXPECT_EQ(ic_requantize(INT32_MAX, INT32_MAX, 31, 127, -128, 127), 127);
+  EXPECT_EQ(ic_requantize(INT32_MIN, INT32_MAX, 31, -128, -128, 127), -128);
+  EXPECT_EQ(ic_requantize(-5, kHalf, 0, 4, -128, 127), 2);    // -2.5 -> -2, + 4
+  EXPECT_EQ(ic_requantize(123456, 0, 0, -7, -128, 127), -7);  // multiplier 0
+
+  for (int i = 0; i < 200000; ++i) {
+    const int32_t x = i % 3 == 0   ? Uniform(-300, 300)
+                      : i % 3 == 1 ? Uniform(INT32_MIN / 4, INT32_MAX / 4)
+                                   : Uniform(INT32_MIN, INT32_MAX);
+    const double real = i % 7 == 0 ? UniformReal(1.0, 40.0) : std::exp(UniformReal(-25.0, 0.0));
+    const FixedPointMultiplier m = QuantizeMultiplier(real);
+    const int32_t got = Multiply(x, m.multiplier, m.shift);
+    ASSERT_EQ(got, ReferenceMultiply(x, m)) << x << " * " << real;
+    // Unsaturated, within half a step of the real product, and 2^-31 of it.
+    const double exact = x * real;
+    if (std::fabs(exact) < 2e9) {
+      ASSERT_LE(std::fabs(got - exact), 0.5 + std::fabs(exact) * 0x1p-30) << x << " * " << real;
+    }
+  }
+  // Every shift QuantizeMultiplier can give, at random multipliers.
+  for (int i = 0; i < 100000; ++i) {
+    const FixedPointMultiplier m{Uniform(1 << 30, INT32_MAX), Uniform(-31, 31)};
+    const int32_t x = Uniform(INT32_MIN, INT32_MAX);
+    ASSERT_EQ(Multiply(x, m.multiplier, m.shift), ReferenceMultiply(x, m))
+        << x << " * " << m.multiplier << " shift " << m.shift;
+  }
+}
+
+TEST_F(Int8KernelsTest, RoundingDivideIsHalfToEven) {
+  EXPECT_EQ(ic_divide_round_half_even(1, 2), 0);
+  EXPECT_EQ(ic_divide_round_half_even(3, 2), 2);
+  EXPECT_EQ(ic_divide_round_half_even(5, 2), 2);
+  EXPECT_EQ(ic_divide_round_half_even(-1, 2), 0);
+  EXPECT_EQ(ic_divide_round_half_even(-3, 2), -2);
+  EXPECT_EQ(ic_divide_round_half_even(-5, 2), -2);
+  EXPECT_EQ(ic_divide_round_half_even(-4, 3), -1);
+  EXPECT_EQ(ic_divide_round_half_even(-5, 3), -2);
+  EXPECT_EQ(ic_divide_round_half_even(-6, 4), -2);  // -1.5
+  EXPECT_EQ(ic_divide_round_half_even(7, 1), 7);
   for (int i = 0; i < 10000; ++i) {
-    const int32_t sum = Uniform(-128 * 400, 127 * 400), count = Uniform(1, 400);
-    ASSERT_EQ(ic_rounding_divide(sum, count),
-              static_cast<int32_t>(std::round(static_cast<double>(sum) / count)));
+    const int32_t sum = Uniform(-255 * 400, 255 * 400), count = Uniform(1, 400);
+    // std::nearbyint in the default rounding mode: ties to even.
+    ASSERT_EQ(ic_divide_round_half_even(sum, count),
+              static_cast<int32_t>(std::nearbyint(static_cast<double>(sum) / count)))
+        << sum << " / " << count;
   }
 }
 
@@ -291,6 +330,12 @@ TEST_F(Int8KernelsTest, AddMatchesTheRealSum) {
   }
 }
 
+// num / den to nearest, ties to even (std::nearbyint in the default
+// rounding mode).
+int64_t RoundHalfEven(int num, int den) {
+  return static_cast<int64_t>(std::nearbyint(static_cast<double>(num) / den));
+}
+
 struct PoolCase {
   uint32_t c, h, w, k, s, top, bottom, left, right;
 };
@@ -306,7 +351,7 @@ TEST_F(Int8KernelsTest, PoolsMatchTheirDefinitions) {
     const uint32_t oh = (t.h + t.top + t.bottom - t.k) / t.s + 1;
     const uint32_t ow = (t.w + t.left + t.right - t.k) / t.s + 1;
     const ic_pool_params p{
-        {t.c, t.h, t.w, t.c, oh, ow, t.k, t.k, t.s, t.s, t.top, t.left}, -90, 127};
+        {t.c, t.h, t.w, t.c, oh, ow, t.k, t.k, t.s, t.s, t.top, t.left}, 3, -90, 127};
     const std::vector<int8_t> input = RandomInt8(t.c * t.h * t.w);
     std::vector<int8_t> max_out(t.c * oh * ow), avg_out(t.c * oh * ow);
     ic_max_pool_run(&p, input.data(), max_out.data());
@@ -327,7 +372,7 @@ TEST_F(Int8KernelsTest, PoolsMatchTheirDefinitions) {
           }
           const size_t o = (c * oh + y) * ow + x;
           EXPECT_EQ(max_out[o], Clamp8(best, -90, 127));
-          EXPECT_EQ(avg_out[o], Clamp8(std::lround(double(sum) / count), -90, 127));
+          EXPECT_EQ(avg_out[o], Clamp8(RoundHalfEven(sum, count), -90, 127));
         }
       }
     }
@@ -337,14 +382,26 @@ TEST_F(Int8KernelsTest, PoolsMatchTheirDefinitions) {
 TEST_F(Int8KernelsTest, GlobalAveragePoolAndClamp) {
   const uint32_t c = 6, h = 5, w = 3;
   const std::vector<int8_t> input = RandomInt8(c * h * w);
-  const ic_pool_params p{{c, h, w, c, 1, 1, h, w, 1, 1, 0, 0}, -128, 100};
+  const ic_pool_params p{{c, h, w, c, 1, 1, h, w, 1, 1, 0, 0}, -3, -128, 100};
   std::vector<int8_t> out(c);
   ic_global_avg_pool_run(&p, input.data(), out.data());
   for (uint32_t ch = 0; ch < c; ++ch) {
     int sum = 0;
     for (uint32_t i = 0; i < h * w; ++i) sum += input[ch * h * w + i];
-    EXPECT_EQ(out[ch], Clamp8(std::lround(sum / double(h * w)), -128, 100));
+    EXPECT_EQ(out[ch], Clamp8(RoundHalfEven(sum + 3 * h * w, h * w) - 3, -128, 100));
   }
+  // Ties, by hand: 2x2 planes at zero point 1 (odd, so the global pool's
+  // even neighbour of the real mean is not the average pool's of the codes).
+  const int8_t ties[] = {1,  2,  1,  2,   // codes mean 1.5, real mean 0.5
+                         2,  3,  2,  3,   // 2.5, real 1.5
+                         -1, -2, -1, -2,  // -1.5, real -2.5
+                         0,  0,  0,  1};  // 0.25, real -0.75
+  const ic_pool_params two{{4, 2, 2, 4, 1, 1, 2, 2, 1, 1, 0, 0}, 1, -128, 127};
+  int8_t global[4], average[4];
+  ic_global_avg_pool_run(&two, ties, global);
+  ic_avg_pool_run(&two, ties, average);
+  EXPECT_THAT(global, ::testing::ElementsAre(1, 3, -1, 0));  // real 0, 2, -2, -1 + 1
+  EXPECT_THAT(average, ::testing::ElementsAre(2, 2, -2, 0));
   const ic_clamp_params clamp{static_cast<uint32_t>(input.size()), -10, 60};
   std::vector<int8_t> clamped(input.size());
   ic_clamp_run(&clamp, input.data(), clamped.data());

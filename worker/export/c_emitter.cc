@@ -139,7 +139,8 @@ std::string AppendParams(std::string& out, const std::string& id, const KernelOp
     }
     std::string operator()(const ic_pool_params& p) const {
       out += "static const ic_pool_params " + id + " = {\n    .window = " + Window(p.window) +
-             ",\n    " + Activation(p.activation_min, p.activation_max) + "};\n";
+             ",\n    .zero_point = " + Int(p.zero_point) + ", " +
+             Activation(p.activation_min, p.activation_max) + "};\n";
       switch (k.kind) {
         case model::OpKind::kMaxPool:
           return "ic_max_pool_run";

@@ -99,9 +99,10 @@ KernelParams Params(const QuantizedOp& op, const std::vector<Shape>& in,
     }
     case model::OpKind::kMaxPool:
     case model::OpKind::kAvgPool:
-      return ic_pool_params{Window(op, in[0]), op.activation_min, op.activation_max};
+      return ic_pool_params{Window(op, in[0]), in_zero_points[0], op.activation_min,
+                            op.activation_max};
     case model::OpKind::kGlobalAvgPool: {
-      ic_pool_params p{Window(op, in[0]), op.activation_min, op.activation_max};
+      ic_pool_params p{Window(op, in[0]), in_zero_points[0], op.activation_min, op.activation_max};
       p.window.kernel_height = p.window.input_height;  // the whole plane
       p.window.kernel_width = p.window.input_width;
       return p;

@@ -5,10 +5,10 @@
  * no unused-function warning. */
 #include "worker/int8/kernels.h"
 
-/* The rounding shifts rely on >> of a negative int32 being arithmetic
+/* The rounding shift relies on >> of a negative int64 being arithmetic
  * (implementation-defined in C99; true of GCC, Clang, Arm, IAR and MSVC).
  * A compiler where it is not fails here rather than computing wrong. */
-typedef char ic_requires_arithmetic_right_shift[(-1 >> 1) == -1 ? 1 : -1];
+typedef char ic_requires_arithmetic_right_shift[((int64_t)-1 >> 1) == -1 ? 1 : -1];
 
 /* Output pixels of a row a depthwise convolution computes per pass over its
  * kernel: their accumulators stay in registers while each weight is loaded
@@ -19,32 +19,27 @@ typedef char ic_requires_arithmetic_right_shift[(-1 >> 1) == -1 ? 1 : -1];
  * The kernels call these static inline versions (inlined into their loops);
  * the IC_KERNEL functions below expose the same code for tests. */
 
-static inline int32_t ic_high_mul(int32_t a, int32_t b) {
-  int64_t ab;
-  int64_t nudge;
-  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-  ab = (int64_t)a * (int64_t)b;
-  nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-  /* C99 division truncates toward zero: with this nudge, ties go up. */
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+static inline int32_t ic_saturate(int64_t value) {
+  if (value > INT32_MAX) return INT32_MAX;
+  if (value < INT32_MIN) return INT32_MIN;
+  return (int32_t)value;
 }
 
-static inline int32_t ic_divide_by_pot(int32_t x, int32_t exponent) {
-  const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
-  const int32_t remainder = x & mask;
-  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-  return (x >> exponent) + (remainder > threshold ? 1 : 0);
-}
-
+/* x * multiplier / 2^(31 - shift) with one rounding, half up. The int64
+ * product is below 2^62 in magnitude (multiplier < 2^31), so adding half a
+ * step cannot overflow, and a shift of 63 or more leaves less than half a
+ * step: 0. A shift above 31 (beyond QuantizeMultiplier's range) multiplies
+ * instead of shifting a negative value left, saturating. */
 static inline int32_t ic_scale(int32_t x, int32_t multiplier, int32_t shift) {
-  if (shift > 0) {
-    /* A multiplier above 1: saturate the pre-shift instead of wrapping. */
-    int64_t shifted = (int64_t)x * ((int64_t)1 << shift);
-    if (shifted > INT32_MAX) shifted = INT32_MAX;
-    if (shifted < INT32_MIN) shifted = INT32_MIN;
-    return ic_high_mul((int32_t)shifted, multiplier);
+  const int64_t product = (int64_t)x * (int64_t)multiplier;
+  const int64_t right = 31 - (int64_t)shift;
+  if (right >= 63) return 0;
+  if (right > 0) return ic_saturate((product + ((int64_t)1 << (right - 1))) >> right);
+  if (product == 0) return 0;
+  if (right <= -32 || product > INT32_MAX || product < INT32_MIN) {
+    return product > 0 ? INT32_MAX : INT32_MIN;
   }
-  return ic_divide_by_pot(ic_high_mul(x, multiplier), -shift);
+  return ic_saturate(product * ((int64_t)1 << -right));
 }
 
 static inline int8_t ic_clamp_to(int32_t value, int32_t low, int32_t high) {
@@ -56,18 +51,23 @@ static inline int8_t ic_clamp_to(int32_t value, int32_t low, int32_t high) {
 static inline int8_t ic_requant(int32_t x, int32_t multiplier, int32_t shift,
                                 int32_t output_zero_point, int32_t activation_min,
                                 int32_t activation_max) {
-  return ic_clamp_to(ic_scale(x, multiplier, shift) + output_zero_point, activation_min,
-                     activation_max);
+  /* In int64: a saturated product plus the zero point would overflow int32. */
+  const int64_t value = (int64_t)ic_scale(x, multiplier, shift) + output_zero_point;
+  if (value < activation_min) return (int8_t)activation_min;
+  if (value > activation_max) return (int8_t)activation_max;
+  return (int8_t)value;
 }
 
-static inline int32_t ic_divide_rounded(int32_t sum, int32_t count) {
-  return sum >= 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-}
-
-IC_KERNEL int32_t ic_rounding_doubling_high_mul(int32_t a, int32_t b) { return ic_high_mul(a, b); }
-
-IC_KERNEL int32_t ic_rounding_divide_by_pot(int32_t x, int32_t exponent) {
-  return ic_divide_by_pot(x, exponent);
+/* sum / count to nearest, ties to even; count > 0. */
+static inline int32_t ic_divide_even(int32_t sum, int32_t count) {
+  int32_t quotient = sum / count;
+  int32_t remainder = sum % count;
+  if (remainder < 0) { /* C99 truncates toward zero: make it the floor */
+    quotient -= 1;
+    remainder += count;
+  }
+  if (2 * remainder > count || (2 * remainder == count && quotient % 2 != 0)) quotient += 1;
+  return quotient;
 }
 
 IC_KERNEL int32_t ic_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
@@ -81,8 +81,8 @@ IC_KERNEL int8_t ic_requantize(int32_t x, int32_t multiplier, int32_t shift,
   return ic_requant(x, multiplier, shift, output_zero_point, activation_min, activation_max);
 }
 
-IC_KERNEL int32_t ic_rounding_divide(int32_t sum, int32_t count) {
-  return ic_divide_rounded(sum, count);
+IC_KERNEL int32_t ic_divide_round_half_even(int32_t sum, int32_t count) {
+  return ic_divide_even(sum, count);
 }
 
 /* --- conv2d ------------------------------------------------------------------
@@ -367,7 +367,9 @@ static inline void ic_pool_window(const ic_window* w, uint32_t oy, uint32_t ox, 
   *x1 = col_end > (int32_t)w->input_width ? w->input_width : (uint32_t)col_end;
 }
 
-/* Max pool (take_max) or average pool: one reduction per clipped window. */
+/* Max pool (take_max) or average pool: one reduction per clipped window.
+ * The average rounds the mean of the codes themselves, ties to even: ONNX
+ * Runtime's QLinearAveragePool rounds mean / scale + zero_point so. */
 static inline void ic_pool(const ic_pool_params* params, const int8_t* input, int8_t* output,
                            int take_max) {
   const ic_window* w = &params->window;
@@ -387,7 +389,7 @@ static inline void ic_pool(const ic_pool_params* params, const int8_t* input, in
           }
         }
         *output++ =
-            ic_clamp_to(take_max ? best : ic_divide_rounded(sum, (int32_t)((y1 - y0) * (x1 - x0))),
+            ic_clamp_to(take_max ? best : ic_divide_even(sum, (int32_t)((y1 - y0) * (x1 - x0))),
                         params->activation_min, params->activation_max);
       }
     }
@@ -402,6 +404,10 @@ IC_KERNEL void ic_avg_pool_run(const ic_pool_params* params, const int8_t* input
   ic_pool(params, input, output, 0);
 }
 
+/* Rounds the real mean (the codes less the zero point), ties to even, then
+ * adds the zero point back: ONNX Runtime's QLinearGlobalAveragePool (a bias
+ * of -zero_point * plane, then its requantization). With an odd zero point
+ * a tie goes the other way than in the average pool above. */
 IC_KERNEL void ic_global_avg_pool_run(const ic_pool_params* params, const int8_t* input,
                                       int8_t* output) {
   const ic_window* w = &params->window;
@@ -411,8 +417,10 @@ IC_KERNEL void ic_global_avg_pool_run(const ic_pool_params* params, const int8_t
     const int8_t* in = input + c * plane;
     int32_t sum = 0;
     for (i = 0; i < plane; ++i) sum += in[i];
-    output[c] = ic_clamp_to(ic_divide_rounded(sum, (int32_t)plane), params->activation_min,
-                            params->activation_max);
+    output[c] =
+        ic_clamp_to(ic_divide_even(sum - (int32_t)plane * params->zero_point, (int32_t)plane) +
+                        params->zero_point,
+                    params->activation_min, params->activation_max);
   }
 }
 

@@ -29,23 +29,22 @@
 extern "C" {
 #endif
 
-/* --- Requantization (TFLite's fixed-point rules) ---------------------------
+/* --- Requantization (one rounding) -----------------------------------------
  * A real multiplier m > 0 is held as (multiplier, shift) with
  * m = multiplier * 2^(shift - 31), multiplier in [2^30, 2^31) (or 0 for
- * m = 0), shift in [-31, 31].
+ * m = 0), shift in [-31, 31] (QuantizeMultiplier, as TFLite).
  *
- * ic_rounding_doubling_high_mul(a, b): the high 32 bits of 2*a*b, rounded to
- * nearest with ties toward +infinity (gemmlowp's nudge); saturates the one
- * overflow case a = b = INT32_MIN to INT32_MAX.
- * ic_rounding_divide_by_pot(x, exponent): x / 2^exponent rounded to nearest,
- * ties away from zero; exponent in [0, 31].
- * ic_multiply_by_quantized_multiplier(x, multiplier, shift): x * m with the
- * two roundings above: a left shift by max(shift, 0), the rounding doubling
- * high multiply, then a rounding right shift by max(-shift, 0). Where the
- * left shift would leave int32 it saturates, and the result (then at or past
- * +-2^30, keeping x's sign) saturates any int8 output. */
-IC_KERNEL int32_t ic_rounding_doubling_high_mul(int32_t a, int32_t b);
-IC_KERNEL int32_t ic_rounding_divide_by_pot(int32_t x, int32_t exponent);
+ * ic_multiply_by_quantized_multiplier(x, multiplier, shift): x * m rounded
+ * once to the nearest integer, ties toward +infinity: the exact int64
+ * product x * multiplier, plus 2^(30 - shift), arithmetic-shifted right by
+ * 31 - shift bits; saturated to int32 (possible for m > 1 only). This is
+ * TFLite's TFLITE_SINGLE_ROUNDING and CMSIS-NN's
+ * CMSIS_NN_USE_SINGLE_ROUNDING rule, not TFLite's default two roundings
+ * (a rounding doubling high multiply, then a rounding shift): the exactly
+ * rounded product, which ONNX Runtime's float requantization of
+ * model_i8.onnx also computes (it breaks ties to even: docs/INT8.md).
+ * Exact (then saturated) for every int32 x and shift, multiplier >= 0,
+ * shifts outside [-31, 31] included. */
 IC_KERNEL int32_t ic_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift);
 /* An int32 accumulator to an output int8: x * m + output_zero_point, clamped
  * to [activation_min, activation_max] (a subrange of [-128, 127]). */
@@ -135,14 +134,18 @@ IC_KERNEL void ic_add_run(const ic_add_params* params, const int8_t* input1, con
 
 /* --- pools (output at the input's scale and zero point) ---------------------
  * Max pool: the largest input cell of the window; padding never wins.
- * Average pool: the sum of the window's input cells over their count
- * (padded cells are not counted), rounded to nearest, ties away from zero
- * (ic_rounding_divide). Global average pool: the same over each whole
- * channel plane; window.output_* is [C, 1, 1]. Each then clamps to
- * [activation_min, activation_max].
+ * Average pool: the mean of the window's input codes (padded cells are
+ * not counted), rounded to nearest with ties to even
+ * (ic_divide_round_half_even(sum, count)). Global average pool: the real
+ * mean of each whole channel plane rounded so, i.e.
+ * ic_divide_round_half_even(sum - plane * zero_point, plane) + zero_point;
+ * window.output_* is [C, 1, 1]. The two differ only at a tie with an odd
+ * zero point; each is ONNX Runtime's rule for the op (docs/INT8.md). Each
+ * then clamps to [activation_min, activation_max].
  * REQUIRES every window to hold at least one input cell (pad < kernel). */
 typedef struct {
   ic_window window;
+  int32_t zero_point; /* the input's, which is the output's; global pool only */
   int32_t activation_min, activation_max;
 } ic_pool_params;
 
@@ -150,8 +153,8 @@ IC_KERNEL void ic_max_pool_run(const ic_pool_params* params, const int8_t* input
 IC_KERNEL void ic_avg_pool_run(const ic_pool_params* params, const int8_t* input, int8_t* output);
 IC_KERNEL void ic_global_avg_pool_run(const ic_pool_params* params, const int8_t* input,
                                       int8_t* output);
-/* sum / count rounded to nearest, ties away from zero; count > 0. */
-IC_KERNEL int32_t ic_rounding_divide(int32_t sum, int32_t count);
+/* sum / count rounded to nearest, ties to even; count > 0. */
+IC_KERNEL int32_t ic_divide_round_half_even(int32_t sum, int32_t count);
 
 /* --- clamp: a standalone ReLU / ReLU6 at unchanged scale --------------------- */
 typedef struct {

@@ -9,10 +9,14 @@
 //   * weights: int8, symmetric (zero point 0), per output channel for
 //     conv2d / depthwise_conv2d, per tensor for dense.
 //   * bias: int32, scale = input scale * weight scale[channel], zero point 0.
-//   * requantization of an int32 accumulator to the output: multiply by a
-//     Q31 fixed-point multiplier in [2^30, 2^31) with a rounding doubling
-//     high multiply, then a rounding right shift (round half away from
-//     zero), as TFLite / CMSIS-NN do; then + output zero point, clamp.
+//   * requantization of an int32 accumulator to the output: the exact int64
+//     product with a Q31 fixed-point multiplier in [2^30, 2^31), rounded
+//     once by a right shift of 31 - shift bits (to nearest, ties up:
+//     TFLite's / CMSIS-NN's single-rounding option, not their default two
+//     roundings, so that ONNX Runtime agrees); then + output zero point,
+//     clamp.
+//   * pools keep the input's scale and zero point; averages round to
+//     nearest, ties to even, as ONNX Runtime rounds each pool (kernels.h).
 //   * the model input is the processing block's pixels/255: scale 1/255,
 //     zero point -128, so the int8 input is exactly pixel - 128.
 //   * the softmax output has the fixed scale 1/256 and zero point -128.
