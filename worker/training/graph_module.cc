@@ -94,6 +94,10 @@ torch::Tensor GraphModuleImpl::forward(torch::Tensor x) {
       case v1::LAYER_KIND_CONV2D:
       case v1::LAYER_KIND_DEPTHWISE_CONV2D:
         out = node.conv->forward(Symmetric(l) ? in : PadAsymmetric(in, l, 0.0));
+        // A one-channel input is NCHW and NHWC at once, so the first
+        // convolution may answer NCHW and every layer after it would follow
+        // (a grayscale MobileNet then ran up to 1.7x slower).
+        if (channels_last_) out = out.contiguous(torch::MemoryFormat::ChannelsLast);
         break;
       case v1::LAYER_KIND_BATCH_NORM:
         out = node.bn2d ? node.bn2d->forward(in) : node.bn1d->forward(in);
