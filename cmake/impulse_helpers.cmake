@@ -9,8 +9,10 @@ function(impulse_add_test name label)
   cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  # Tests share the cores (ctest -j): LibTorch's OpenMP threads must sleep,
+  # not spin, while they wait, as the workers' do (deploy/local-cluster).
   gtest_discover_tests(${name}
-    PROPERTIES LABELS ${label}
+    PROPERTIES LABELS ${label} ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE"
     DISCOVERY_TIMEOUT 60
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 endfunction()

@@ -1,6 +1,7 @@
 #include "coordinator/cost_tables.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace impulse::coordinator {
@@ -25,7 +26,28 @@ const v1::CostTable* Slowest(const std::vector<v1::CostTable>& tables) {
   return slowest;
 }
 
+constexpr double kSampleWeight = 0.3;
+const double kMaxSampleLog = std::log(4.0);
+const double kMaxScaleLog = std::log(2.0);
+
+void ApplyScales(const std::map<v1::TaskKind, double>& means, v1::CostTable& table) {
+  auto scale = [&](v1::TaskKind stage) {
+    auto it = means.find(stage);
+    return it == means.end() ? 1.0 : std::exp(std::clamp(it->second, -kMaxScaleLog, kMaxScaleLog));
+  };
+  table.set_features_scale(scale(v1::TASK_KIND_GENERATE_FEATURES));
+  table.set_train_scale(scale(v1::TASK_KIND_TRAIN));
+  table.set_evaluate_scale(scale(v1::TASK_KIND_QUANTIZE_EVALUATE));
+}
+
 }  // namespace
+
+Status CostTables::Learn(const std::string& source, v1::TaskKind stage, double actual_s,
+                         double estimated_s) {
+  if (!(actual_s > 0) || !(estimated_s > 0)) return Status::Ok();
+  const double sample = std::clamp(std::log(actual_s / estimated_s), -kMaxSampleLog, kMaxSampleLog);
+  return store_.AddEstimateSample(source, stage, sample, kSampleWeight);
+}
 
 estimate::CostTable CostTables::ForEstimates() {
   std::vector<v1::CostTable> tables;
@@ -46,7 +68,10 @@ estimate::CostTable CostTables::ForEstimates() {
     if (cached.ok()) tables = std::move(cached).value();
   }
   const v1::CostTable* slowest = Slowest(tables);
-  return slowest ? *slowest : estimate::DefaultCostTable();
+  v1::CostTable table = slowest ? *slowest : estimate::DefaultCostTable();
+  auto means = store_.GetEstimateSamples(table.source());
+  ApplyScales(means.ok() ? *means : std::map<v1::TaskKind, double>{}, table);
+  return table;
 }
 
 }  // namespace impulse::coordinator

@@ -1,7 +1,12 @@
-// RedisStore's cost tables: one HASH, field "<threads>|<cpu model>" (the
-// schema is in the class comment, coordinator/redis_store.h).
+// RedisStore's cost tables (one HASH, field "<threads>|<cpu model>") and
+// estimate scales (one HASH, field "<stage>|<source>"); the schema is in
+// the class comment, coordinator/redis_store.h.
+#include <string>
+
 #include "coordinator/redis_connection.h"
 #include "coordinator/redis_store.h"
+#include "coordinator/redis_values.h"
+#include "impulse/task_names.h"
 
 namespace impulse::coordinator {
 namespace {
@@ -14,6 +19,15 @@ Result<v1::CostTable> ParseCostTable(const std::string& bytes) {
   v1::CostTable table;
   if (!table.ParseFromString(bytes)) return Internal("costs: a cached table does not parse");
   return table;
+}
+
+std::string EstimateScaleField(v1::TaskKind stage, const std::string& source) {
+  return TaskKindName(stage) + "|" + source;
+}
+
+const LuaScript& EstimateSampleScript() {
+  static const LuaScript script("estimate_sample");
+  return script;
 }
 
 }  // namespace
@@ -44,6 +58,28 @@ Result<std::vector<v1::CostTable>> RedisStore::ListCostTables() {
     tables.push_back(std::move(table));
   }
   return tables;
+}
+
+Status RedisStore::AddEstimateSample(const std::string& source, v1::TaskKind stage,
+                                     double log_ratio, double weight) {
+  return pool_
+      ->Eval(EstimateSampleScript(), {keys_.EstimateScales()},
+             {EstimateScaleField(stage, source), FormatDouble(log_ratio),
+              FormatDouble(weight)})
+      .status();
+}
+
+Result<std::map<v1::TaskKind, double>> RedisStore::GetEstimateSamples(const std::string& source) {
+  std::map<v1::TaskKind, double> means;
+  const v1::TaskKind stages[] = {v1::TASK_KIND_GENERATE_FEATURES, v1::TASK_KIND_TRAIN,
+                                 v1::TASK_KIND_QUANTIZE_EVALUATE};
+  std::vector<std::string> command = {"HMGET", keys_.EstimateScales()};
+  for (v1::TaskKind stage : stages) command.push_back(EstimateScaleField(stage, source));
+  IMPULSE_ASSIGN_OR_RETURN(RedisValue reply, pool_->Command(command));
+  for (size_t i = 0; i < std::size(stages) && i < reply.elements.size(); ++i) {
+    if (!reply.elements[i].is_nil()) means[stages[i]] = ParseDouble(reply.elements[i].str);
+  }
+  return means;
 }
 
 }  // namespace impulse::coordinator

@@ -58,6 +58,7 @@ class RedisKeys {
   std::string Projects() const { return prefix_ + ":projects"; }
   std::string Workers() const { return prefix_ + ":workers"; }
   std::string CostTables() const { return prefix_ + ":costs"; }
+  std::string EstimateScales() const { return prefix_ + ":estimate_scales"; }
   std::string Worker(std::string_view worker_id) const {
     return prefix_ + ":worker:" + std::string(worker_id);
   }

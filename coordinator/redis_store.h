@@ -62,6 +62,9 @@
 //                                            serialized v1::CostTable, the
 //                                            last one a worker of that CPU
 //                                            model and thread count measured
+//   PREFIX:estimate_scales            HASH   "<stage>|<cost table source>" ->
+//                                            mean log(actual / estimated) of
+//                                            finished tasks
 //
 // Project names match [A-Za-z0-9_.-]{1,64} and are not "queue" or "worker"
 // (InvalidArgument otherwise), so no project key can equal a cluster-wide
@@ -76,9 +79,10 @@
 //   in RequeueExpired (a call with more runs several batches; each is
 //   atomic, the whole is not). A stale fencing token is checked inside the
 //   script, so an Aborted call has written nothing.
+//   AddEstimateSample is one Lua script too.
 //   Single commands: UpsertWorker (a MULTI of HSET + ZADD), AddBlobs,
 //   PutDataset, PutCachedOutput, PutWeights, GetWeights, MissingBlobs, GetDataset, GetCachedOutput,
-//   PutCostTable, GetCostTable, ListCostTables.
+//   PutCostTable, GetCostTable, ListCostTables, GetEstimateSamples.
 //   Not atomic (pipelined reads, no snapshot): GetJob reads the job and then
 //   its tasks, so a task may be newer than the job's state; ListJobs,
 //   ListWorkers, GetQueueStats, ListProjects likewise. ReadEvents reads the job's state
@@ -176,6 +180,9 @@ class RedisStore final : public Store {
   Result<std::optional<v1::CostTable>> GetCostTable(const std::string& cpu_model,
                                                     uint32_t threads) override;
   Result<std::vector<v1::CostTable>> ListCostTables() override;
+  Status AddEstimateSample(const std::string& source, v1::TaskKind stage, double log_ratio,
+                           double weight) override;
+  Result<std::map<v1::TaskKind, double>> GetEstimateSamples(const std::string& source) override;
 
   Result<QueueStats> GetQueueStats() override;
 

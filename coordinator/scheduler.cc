@@ -1,5 +1,7 @@
 #include "coordinator/scheduler.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <random>
 #include <set>
@@ -105,13 +107,15 @@ std::string ProjectOrDefault(const std::string& project) {
 }
 
 Scheduler::Scheduler(Store& store, BlobStore& blobs, Clock& clock, Metrics& metrics,
-                     SchedulerOptions options, CostTableSource cost_tables)
+                     SchedulerOptions options, CostTableSource cost_tables,
+                     EstimateFeedback feedback)
     : store_(store),
       blobs_(blobs),
       clock_(clock),
       metrics_(metrics),
       options_(options),
-      cost_tables_(std::move(cost_tables)) {}
+      cost_tables_(std::move(cost_tables)),
+      feedback_(std::move(feedback)) {}
 
 Result<v1::DatasetInfo> Scheduler::RegisterDataset(const std::string& project_name,
                                                    const std::string& manifest_sha256) {
@@ -334,7 +338,37 @@ Status Scheduler::Complete(const v1::CompleteTaskRequest& request) {
   metrics_.ObserveCharge(project, effect.charged_s);
   if (effect.withdrew) metrics_.ObserveWithdrawal(project);
   if (effect.task_state != v1::TASK_STATE_SUCCEEDED) return Status::Ok();
-  return RememberOutput(project, effect, request.output());
+  IMPULSE_RETURN_IF_ERROR(RememberOutput(project, effect, request.output()));
+  // The completion stands either way: a worker must not retry it because
+  // the estimate could not learn from it.
+  if (Status learned = LearnFromTask(project, effect, request.compute_s()); !learned.ok()) {
+    spdlog::warn("estimate scales: task {}/{} not learned from: {}", project, request.task_id(),
+                 learned.ToString());
+  }
+  return Status::Ok();
+}
+
+// Not atomic with the completion either: a lost sample only makes the
+// learned scales a task older. The stage is re-estimated with the table of
+// now, scales off, since the scales are what is being learned.
+Status Scheduler::LearnFromTask(const std::string& project, const CompletionEffect& effect,
+                                double actual_s) {
+  if (!feedback_) return Status::Ok();
+  IMPULSE_ASSIGN_OR_RETURN(v1::Job job, store_.GetJob(project, effect.job_id));
+  IMPULSE_ASSIGN_OR_RETURN(v1::DatasetInfo dataset,
+                           store_.GetDataset(project, job.dataset_sha256()));
+  estimate::CostTable cost = CostTableNow();
+  cost.set_features_scale(1);
+  cost.set_train_scale(1);
+  cost.set_evaluate_scale(1);
+  v1::Impulse impulse = job.impulse();
+  if (job.kind() == v1::JOB_KIND_FEATURES) impulse.clear_learning();
+  IMPULSE_ASSIGN_OR_RETURN(estimate::JobEstimate e,
+                           estimate::EstimateJob(impulse, SizeOf(dataset, false), cost));
+  const double estimated_s = effect.kind == v1::TASK_KIND_GENERATE_FEATURES ? e.features_s
+                             : effect.kind == v1::TASK_KIND_TRAIN           ? e.train_s
+                                                                            : e.evaluate_s;
+  return feedback_(cost.source(), effect.kind, actual_s, estimated_s);
 }
 
 // Not atomic with the completion: losing these writes only costs a

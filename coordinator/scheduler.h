@@ -52,12 +52,18 @@ struct SchedulerOptions {
 // from any thread. The coordinator builds it from the workers' measured
 // tables; absent, estimate::DefaultCostTable() is used.
 using CostTableSource = std::function<estimate::CostTable()>;
+// Told of every task that succeeds: the cost table's source, the stage, the
+// seconds its last attempt took and what that table estimated for it
+// without its learned scales (coordinator/cost_tables.h: CostTables::Learn).
+using EstimateFeedback = std::function<Status(const std::string& source, v1::TaskKind stage,
+                                              double actual_s, double estimated_s)>;
 
 class Scheduler {
  public:
   // All references must outlive the Scheduler.
   Scheduler(Store& store, BlobStore& blobs, Clock& clock, Metrics& metrics,
-            SchedulerOptions options, CostTableSource cost_tables = {});
+            SchedulerOptions options, CostTableSource cost_tables = {},
+            EstimateFeedback feedback = {});
 
   const SchedulerOptions& options() const { return options_; }
 
@@ -99,6 +105,9 @@ class Scheduler {
   estimate::CostTable CostTableNow() const;
   Status RememberOutput(const std::string& project, const CompletionEffect& effect,
                         const v1::TaskOutput& output);
+  // Tells feedback_ what a succeeded task took against its estimate.
+  Status LearnFromTask(const std::string& project, const CompletionEffect& effect,
+                       double actual_s);
 
   Store& store_;
   BlobStore& blobs_;
@@ -106,6 +115,7 @@ class Scheduler {
   Metrics& metrics_;
   const SchedulerOptions options_;
   const CostTableSource cost_tables_;
+  const EstimateFeedback feedback_;
 };
 
 // learning.weights of this form names an uploaded blob rather than named

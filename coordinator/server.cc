@@ -44,7 +44,11 @@ Result<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const Server
                                                     3 * options.scheduler.lease_ttl_ms);
   parts->scheduler = std::make_unique<Scheduler>(
       *parts->store, *parts->blobs, parts->clock, parts->metrics, options.scheduler,
-      [tables = parts->cost_tables.get()] { return tables->ForEstimates(); });
+      [tables = parts->cost_tables.get()] { return tables->ForEstimates(); },
+      [tables = parts->cost_tables.get()](const std::string& source, v1::TaskKind stage,
+                                          double actual_s, double estimated_s) {
+        return tables->Learn(source, stage, actual_s, estimated_s);
+      });
   parts->blob_service =
       std::make_unique<BlobServiceImpl>(*parts->store, *parts->blobs, parts->metrics);
   parts->client_service = std::make_unique<ClientServiceImpl>(

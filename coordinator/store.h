@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -202,6 +203,16 @@ class Store {
                                                             uint32_t threads) = 0;
   // Every cached table, in no particular order.
   virtual Result<std::vector<v1::CostTable>> ListCostTables() = 0;
+
+  // ---- estimate scales (coordinator/cost_tables.h): per cost table source
+  // and stage (task kind), a running mean of log(actual / estimated) over
+  // finished tasks. Folds one sample in with `weight` (the first sets it);
+  // atomic, so concurrent completions each count.
+  virtual Status AddEstimateSample(const std::string& source, v1::TaskKind stage,
+                                   double log_ratio, double weight) = 0;
+  // The means for `source`, per stage; a stage without samples is absent.
+  virtual Result<std::map<v1::TaskKind, double>> GetEstimateSamples(
+      const std::string& source) = 0;
 
   // ---- metrics
   virtual Result<QueueStats> GetQueueStats() = 0;

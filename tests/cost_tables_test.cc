@@ -5,11 +5,14 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include <cmath>
+
 #include "coordinator/blob_store.h"
 #include "coordinator/cost_tables.h"
 #include "coordinator/redis_store.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/worker_service.h"
+#include "impulse/impulse_spec.h"
 #include "tests/support/manual_clock.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/temp_dir.h"
@@ -150,6 +153,41 @@ TEST_F(CostTablesTest, EstimatesUseTheSlowestLiveTrainingWorkerElseTheCacheElseT
   // Every worker gone: the slowest table ever cached.
   clock_.AdvanceMs(2 * kLiveMs);
   EXPECT_EQ(tables.ForEstimates().source(), "Slow CPU x1");
+}
+
+// Finished tasks teach each stage's scale: a running mean of log(actual /
+// estimated), per table source, kept within 0.5 to 2.
+TEST_F(CostTablesTest, FinishedTasksScaleTheirStageOfTheTablesEstimates) {
+  CostTables tables(*store_, clock_, kLiveMs);
+  v1::CostTable table = tables.ForEstimates();
+  EXPECT_EQ(table.train_scale(), 1);
+  EXPECT_EQ(table.features_scale(), 1);
+
+  ASSERT_TRUE(tables.Learn("default", v1::TASK_KIND_TRAIN, 13, 10).ok());
+  EXPECT_NEAR(tables.ForEstimates().train_scale(), 1.3, 1e-9);
+  ASSERT_TRUE(tables.Learn("default", v1::TASK_KIND_TRAIN, 10, 10).ok());
+  EXPECT_NEAR(tables.ForEstimates().train_scale(), std::pow(1.3, 0.7), 1e-9);
+  ASSERT_TRUE(tables.Learn("default", v1::TASK_KIND_GENERATE_FEATURES, 1000, 10).ok());
+  ASSERT_TRUE(tables.Learn("default", v1::TASK_KIND_QUANTIZE_EVALUATE, 0, 10).ok());  // ignored
+  ASSERT_TRUE(tables.Learn("other x2", v1::TASK_KIND_QUANTIZE_EVALUATE, 1, 10).ok());
+  table = tables.ForEstimates();
+  EXPECT_EQ(table.features_scale(), 2);
+  EXPECT_EQ(table.evaluate_scale(), 1);
+
+  // The scales multiply their stage of an estimate.
+  auto impulse = ParseImpulseYaml(R"(
+name: t
+input: { width: 32, height: 32 }
+processing: { block: image, color: grayscale }
+learning: { block: classification })");
+  ASSERT_TRUE(impulse.ok()) << impulse.status().ToString();
+  const estimate::DatasetSize data{.train_rows = 2000, .test_rows = 500, .classes = 10};
+  auto scaled = estimate::EstimateJob(*impulse, data, table);
+  auto plain = estimate::EstimateJob(*impulse, data, estimate::DefaultCostTable());
+  ASSERT_TRUE(scaled.ok() && plain.ok());
+  EXPECT_NEAR(scaled->train_s, std::pow(1.3, 0.7) * plain->train_s, 1e-9 * plain->train_s);
+  EXPECT_NEAR(scaled->features_s, 2 * plain->features_s, 1e-9 * plain->features_s);
+  EXPECT_NEAR(scaled->evaluate_s, plain->evaluate_s, 1e-9 * plain->evaluate_s);
 }
 
 }  // namespace

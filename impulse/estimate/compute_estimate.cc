@@ -149,6 +149,9 @@ CostTable DefaultCostTable() {
   t.set_checkpoint_s_per_param(20e-9);
   t.set_activation_stats_s_per_element(10e-9);
   t.set_export_s_per_param(3.5e-6);
+  t.set_features_scale(1);
+  t.set_train_scale(1);
+  t.set_evaluate_scale(1);
   t.set_source("default");
   return t;
 }
@@ -270,6 +273,7 @@ Result<JobEstimate> EstimateJob(const v1::Impulse& raw_impulse, const DatasetSiz
         all_rows * (cost.features_s_per_sample() + pixels * cost.features_s_per_pixel()) +
         projected * std::min(pixels, kProjectionMaxValues) * cost.pca_s_per_value() +
         projected * projected * cost.projection_s_per_pair();
+    e.features_s *= cost.features_scale();
   }
   const v1::LearningBlock& learning = impulse.learning();
   if (!impulse.has_learning() || learning.block() == v1::LEARNING_KIND_UNSPECIFIED) {
@@ -309,9 +313,10 @@ Result<JobEstimate> EstimateJob(const v1::Impulse& raw_impulse, const DatasetSiz
   const uint32_t frozen_epochs =
       !pretrained ? 0 : (learning.fine_tune() ? std::min(learning.frozen_epochs(), e.epochs)
                                               : e.epochs);
-  e.epoch_s = epoch_seconds(false);
-  e.train_s = cost.task_overhead_s() + frozen_epochs * epoch_seconds(true) +
-              (e.epochs - frozen_epochs) * e.epoch_s;
+  e.epoch_s = epoch_seconds(false) * cost.train_scale();
+  e.train_s = (cost.task_overhead_s() + frozen_epochs * epoch_seconds(true) +
+               (e.epochs - frozen_epochs) * epoch_seconds(false)) *
+              cost.train_scale();
 
   // Evaluate: float and int8 over validation and test, calibration.
   const double evaluated = validation + static_cast<double>(data.test_rows);
@@ -321,6 +326,7 @@ Result<JobEstimate> EstimateJob(const v1::Impulse& raw_impulse, const DatasetSiz
                  calibration * elements * cost.activation_stats_s_per_element() +
                  evaluated * SampleSeconds(all, cost.int8()) +
                  all.params * cost.export_s_per_param();
+  e.evaluate_s *= cost.evaluate_scale();
 
   e.total_s = e.features_s + e.train_s + e.evaluate_s;
   return e;

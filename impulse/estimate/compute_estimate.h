@@ -42,6 +42,9 @@
 //             (every output element) + exports (per parameter); a percentile
 //             retry of the int8 calibration is not foreseen
 //   every task adds a fixed start-up cost (blob transfers, process work).
+// Each stage is then multiplied by the table's scale for it
+// (features_scale, train_scale, evaluate_scale; 0 reads as 1), which the
+// coordinator learns from finished tasks (coordinator/cost_tables.h).
 //
 // Thread safety: pure functions.
 #pragma once
