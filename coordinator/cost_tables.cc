@@ -8,9 +8,8 @@ namespace impulse::coordinator {
 namespace {
 
 bool RunsTraining(const v1::WorkerInfo& worker) {
-  return worker.kinds().empty() ||
-         std::find(worker.kinds().begin(), worker.kinds().end(), v1::TASK_KIND_TRAIN) !=
-             worker.kinds().end();
+  return worker.kinds().empty() || std::find(worker.kinds().begin(), worker.kinds().end(),
+                                             v1::TASK_KIND_TRAIN) != worker.kinds().end();
 }
 
 const v1::CostTable* Slowest(const std::vector<v1::CostTable>& tables) {

@@ -42,8 +42,7 @@ class CostTables {
   // One finished task of `stage`: it took `actual_s` where the table
   // named `source` estimated `estimated_s` without scales. Ignores
   // non-positive times; Store errors are returned.
-  Status Learn(const std::string& source, v1::TaskKind stage, double actual_s,
-               double estimated_s);
+  Status Learn(const std::string& source, v1::TaskKind stage, double actual_s, double estimated_s);
 
  private:
   Store& store_;

@@ -42,9 +42,8 @@ Status RedisStore::PutCostTable(const std::string& cpu_model, uint32_t threads,
 
 Result<std::optional<v1::CostTable>> RedisStore::GetCostTable(const std::string& cpu_model,
                                                               uint32_t threads) {
-  IMPULSE_ASSIGN_OR_RETURN(
-      RedisValue value,
-      pool_->Command({"HGET", keys_.CostTables(), CostTableField(cpu_model, threads)}));
+  IMPULSE_ASSIGN_OR_RETURN(RedisValue value, pool_->Command({"HGET", keys_.CostTables(),
+                                                             CostTableField(cpu_model, threads)}));
   if (value.is_nil()) return std::optional<v1::CostTable>();
   IMPULSE_ASSIGN_OR_RETURN(v1::CostTable table, ParseCostTable(value.str));
   return std::optional<v1::CostTable>(std::move(table));
@@ -64,8 +63,7 @@ Status RedisStore::AddEstimateSample(const std::string& source, v1::TaskKind sta
                                      double log_ratio, double weight) {
   return pool_
       ->Eval(EstimateSampleScript(), {keys_.EstimateScales()},
-             {EstimateScaleField(stage, source), FormatDouble(log_ratio),
-              FormatDouble(weight)})
+             {EstimateScaleField(stage, source), FormatDouble(log_ratio), FormatDouble(weight)})
       .status();
 }
 

@@ -1,14 +1,14 @@
 // Workers' cost tables in Redis: the cache per CPU model and thread count,
 // the registration that fills and reuses it, and which table a job's
 // estimate uses. A real redis-server (tests/support/redis_server.h).
-#include <gtest/gtest.h>
+#include "coordinator/cost_tables.h"
 
 #include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "coordinator/blob_store.h"
-#include "coordinator/cost_tables.h"
 #include "coordinator/redis_store.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/worker_service.h"
@@ -65,7 +65,8 @@ class CostTablesTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
     blobs_ = NewFileBlobStore(dir_.path());
-    scheduler_ = std::make_unique<Scheduler>(*store_, *blobs_, clock_, metrics_, SchedulerOptions{});
+    scheduler_ =
+        std::make_unique<Scheduler>(*store_, *blobs_, clock_, metrics_, SchedulerOptions{});
     service_ = std::make_unique<WorkerServiceImpl>(*scheduler_, *store_, clock_, metrics_);
   }
 

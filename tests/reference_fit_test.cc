@@ -46,8 +46,7 @@ processing: { block: image, color: grayscale }
 learning: { block: transfer, backbone: mobilenet_v1, alpha: 0.25 })");
   std::vector<TimedReference> refs;
   auto add = [&](const PassWork& work, double rows) {
-    refs.push_back({.work = work, .rows = rows,
-                    .seconds = BatchSeconds(work, truth, rows, train)});
+    refs.push_back({.work = work, .rows = rows, .seconds = BatchSeconds(work, truth, rows, train)});
   };
   if (train) {
     add(cnn, 64), add(v2_small, 16), add(v2_small, 64), add(v2_large, 32), add(v1, 32);
@@ -61,14 +60,13 @@ PassCosts Scaled(PassCosts c, double fixed, double nchw, double mobile) {
   c.set_batch_overhead_s(c.batch_overhead_s() * fixed);
   c.set_layer_overhead_s(c.layer_overhead_s() * fixed);
   c.set_param_s(c.param_s() * fixed);
-  for (auto [get, set] : {std::pair{&PassCosts::conv_s_per_mac, &PassCosts::set_conv_s_per_mac},
-                          {&PassCosts::conv_s_per_output, &PassCosts::set_conv_s_per_output},
-                          {&PassCosts::dense_s_per_mac, &PassCosts::set_dense_s_per_mac},
-                          {&PassCosts::batch_norm_s_per_element,
-                           &PassCosts::set_batch_norm_s_per_element},
-                          {&PassCosts::pool_s_per_element, &PassCosts::set_pool_s_per_element},
-                          {&PassCosts::elementwise_s_per_element,
-                           &PassCosts::set_elementwise_s_per_element}}) {
+  for (auto [get, set] :
+       {std::pair{&PassCosts::conv_s_per_mac, &PassCosts::set_conv_s_per_mac},
+        {&PassCosts::conv_s_per_output, &PassCosts::set_conv_s_per_output},
+        {&PassCosts::dense_s_per_mac, &PassCosts::set_dense_s_per_mac},
+        {&PassCosts::batch_norm_s_per_element, &PassCosts::set_batch_norm_s_per_element},
+        {&PassCosts::pool_s_per_element, &PassCosts::set_pool_s_per_element},
+        {&PassCosts::elementwise_s_per_element, &PassCosts::set_elementwise_s_per_element}}) {
     (c.*set)((c.*get)() * nchw);
   }
   for (auto [get, set] :
