@@ -1,6 +1,7 @@
 #include "client/commands.h"
 
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <chrono>
@@ -83,9 +84,14 @@ Result<std::string> UploadDataset(Session& session, const SubmitOptions& options
 
   const std::string manifest_bytes = plan.manifest.SerializeAsString();
   const std::string manifest_sha = Sha256Hex(manifest_bytes);
+  // Per process: two clients uploading the same dataset at once must not
+  // remove each other's file.
   const fs::path manifest_path =
-      fs::temp_directory_path() / ("impulse-manifest-" + manifest_sha + ".pb");
-  std::ofstream(manifest_path, std::ios::binary) << manifest_bytes;
+      fs::temp_directory_path() /
+      ("impulse-manifest-" + manifest_sha + "-" + std::to_string(::getpid()) + ".pb");
+  if (!(std::ofstream(manifest_path, std::ios::binary) << manifest_bytes)) {
+    return Internal("cannot write the dataset manifest to " + manifest_path.string());
+  }
 
   std::vector<LocalBlob> blobs;
   for (int i = 0; i < plan.manifest.sources_size(); ++i) {
