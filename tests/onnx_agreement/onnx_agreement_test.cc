@@ -39,18 +39,8 @@ constexpr double kMinTop1Agreement = 0.999;
 // and still catches any wrong layer (which moves probabilities by > 1e-2).
 constexpr double kMaxProbabilityDiff = 1e-4;
 
-class OnnxAgreementTest : public ::testing::Test {
+class OnnxAgreementTest : public testing::OnnxRuntimeTest {
  protected:
-  static void SetUpTestSuite() {
-    problem_ = new std::string(testing::EnsureOnnxRuntime(&unreachable_));
-  }
-  static void TearDownTestSuite() { delete problem_; }
-
-  void SetUp() override {
-    if (unreachable_) GTEST_SKIP() << "the npm registry is unreachable: " << *problem_;
-    ASSERT_EQ(*problem_, "");
-  }
-
   struct Agreement {
     size_t rows = 0;
     size_t agree = 0;
@@ -156,13 +146,9 @@ class OnnxAgreementTest : public ::testing::Test {
     return graph->model();
   }
 
-  static std::string* problem_;
-  static bool unreachable_;
   testing::TempDir dir_;
 };
 
-std::string* OnnxAgreementTest::problem_ = nullptr;
-bool OnnxAgreementTest::unreachable_ = false;
 
 // The whole float32 path: train (3 quick epochs), the quantize-evaluate
 // task writes model_f32.onnx, ORT runs the artifact on the test set.

@@ -69,4 +69,21 @@ std::vector<float> RunOrtOnFeatures(const std::string& onnx_path, const std::str
   return scores;
 }
 
+std::string* OnnxRuntimeTest::problem_ = nullptr;
+bool OnnxRuntimeTest::unreachable_ = false;
+
+void OnnxRuntimeTest::SetUpTestSuite() {
+  problem_ = new std::string(EnsureOnnxRuntime(&unreachable_));
+}
+
+void OnnxRuntimeTest::TearDownTestSuite() {
+  delete problem_;
+  problem_ = nullptr;
+}
+
+void OnnxRuntimeTest::SetUp() {
+  if (unreachable_) GTEST_SKIP() << "the npm registry is unreachable: " << *problem_;
+  ASSERT_EQ(*problem_, "");
+}
+
 }  // namespace impulse::testing

@@ -6,6 +6,8 @@
 // of a feature matrix as the contract says (pixels / 255, [N, C, H, W]).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
 
@@ -15,6 +17,20 @@ namespace impulse::testing {
 // the npm registry could not be reached (the tests skip then, and only
 // then).
 std::string EnsureOnnxRuntime(bool* unreachable);
+
+// A fixture for tests that run onnxruntime-node: EnsureOnnxRuntime once per
+// suite; each test skips when the npm registry was unreachable and fails
+// when the runtime is not ready for any other reason.
+class OnnxRuntimeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override;
+
+ private:
+  static std::string* problem_;
+  static bool unreachable_;
+};
 
 struct OrtRunOptions {
   std::string split = "test";  // "train", "test" or "all"

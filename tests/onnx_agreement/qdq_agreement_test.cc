@@ -119,18 +119,8 @@ struct Agreement {
   Steps scores;
 };
 
-class QdqAgreementTest : public ::testing::Test {
+class QdqAgreementTest : public testing::OnnxRuntimeTest {
  protected:
-  static void SetUpTestSuite() {
-    problem_ = new std::string(testing::EnsureOnnxRuntime(&unreachable_));
-  }
-  static void TearDownTestSuite() { delete problem_; }
-
-  void SetUp() override {
-    if (unreachable_) GTEST_SKIP() << "the npm registry is unreachable: " << *problem_;
-    ASSERT_EQ(*problem_, "");
-  }
-
   // Features of Fashion-MNIST at `size` x `size` (the first `train_images`
   // and `test_images`) at features_path_, with spec_'s impulse.
   void WriteFeatures(uint32_t size, bool grayscale, uint32_t train_images, uint32_t test_images) {
@@ -331,8 +321,6 @@ class QdqAgreementTest : public ::testing::Test {
     return a;
   }
 
-  static std::string* problem_;
-  static bool unreachable_;
   testing::TempDir dir_;
   testing::DirTaskContext ctx_{dir_.path() + "/ctx", kThreads};
   v1::TaskSpec spec_;
@@ -340,8 +328,6 @@ class QdqAgreementTest : public ::testing::Test {
   std::string model_blob_;
 };
 
-std::string* QdqAgreementTest::problem_ = nullptr;
-bool QdqAgreementTest::unreachable_ = false;
 
 TEST_F(QdqAgreementTest, DefaultNetworkTrainedOnFashionMnist) {
   if (!testing::HasFashionMnist()) GTEST_SKIP() << "no Fashion-MNIST (dataset-fashion-mnist)";
