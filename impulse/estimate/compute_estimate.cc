@@ -313,9 +313,10 @@ Result<JobEstimate> EstimateJob(const v1::Impulse& raw_impulse, const DatasetSiz
   const uint32_t frozen_epochs =
       !pretrained ? 0 : (learning.fine_tune() ? std::min(learning.frozen_epochs(), e.epochs)
                                               : e.epochs);
-  e.epoch_s = epoch_seconds(false) * cost.train_scale();
+  const double epoch_s = epoch_seconds(false);
+  e.epoch_s = epoch_s * cost.train_scale();
   e.train_s = (cost.task_overhead_s() + frozen_epochs * epoch_seconds(true) +
-               (e.epochs - frozen_epochs) * epoch_seconds(false)) *
+               (e.epochs - frozen_epochs) * epoch_s) *
               cost.train_scale();
 
   // Evaluate: float and int8 over validation and test, calibration.

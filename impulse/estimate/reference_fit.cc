@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
 
 namespace impulse::estimate {
 namespace {
@@ -10,33 +11,49 @@ namespace {
 constexpr double kMinScale = 1.0 / 8, kMaxScale = 8;
 constexpr double kMinGroupShare = 0.1;
 
-PassCosts FixedOnly(const PassCosts& c) {
-  PassCosts f;
-  f.set_batch_overhead_s(c.batch_overhead_s());
-  f.set_layer_overhead_s(c.layer_overhead_s());
-  f.set_param_s(c.param_s());
-  return f;
+// One price of a pass: its getter and setter.
+struct Price {
+  double (PassCosts::*get)() const;
+  void (PassCosts::*set)(double);
+};
+using Group = std::vector<Price>;
+
+// The three groups, each price in exactly one.
+const Group& FixedGroup() {
+  static const Group group = {{&PassCosts::batch_overhead_s, &PassCosts::set_batch_overhead_s},
+                              {&PassCosts::layer_overhead_s, &PassCosts::set_layer_overhead_s},
+                              {&PassCosts::param_s, &PassCosts::set_param_s}};
+  return group;
+}
+const Group& NchwGroup() {
+  static const Group group = {
+      {&PassCosts::conv_s_per_mac, &PassCosts::set_conv_s_per_mac},
+      {&PassCosts::conv_s_per_output, &PassCosts::set_conv_s_per_output},
+      {&PassCosts::dense_s_per_mac, &PassCosts::set_dense_s_per_mac},
+      {&PassCosts::batch_norm_s_per_element, &PassCosts::set_batch_norm_s_per_element},
+      {&PassCosts::pool_s_per_element, &PassCosts::set_pool_s_per_element},
+      {&PassCosts::elementwise_s_per_element, &PassCosts::set_elementwise_s_per_element}};
+  return group;
+}
+const Group& MobileGroup() {
+  static const Group group = {
+      {&PassCosts::depthwise_s_per_mac, &PassCosts::set_depthwise_s_per_mac},
+      {&PassCosts::depthwise_s_per_channel, &PassCosts::set_depthwise_s_per_channel},
+      {&PassCosts::depthwise_1x1_s_per_channel, &PassCosts::set_depthwise_1x1_s_per_channel},
+      {&PassCosts::pointwise_s_per_mac, &PassCosts::set_pointwise_s_per_mac},
+      {&PassCosts::pointwise_s_per_output, &PassCosts::set_pointwise_s_per_output}};
+  return group;
 }
 
-PassCosts MobileOnly(const PassCosts& c) {
-  PassCosts m;
-  m.set_depthwise_s_per_mac(c.depthwise_s_per_mac());
-  m.set_depthwise_s_per_channel(c.depthwise_s_per_channel());
-  m.set_depthwise_1x1_s_per_channel(c.depthwise_1x1_s_per_channel());
-  m.set_pointwise_s_per_mac(c.pointwise_s_per_mac());
-  m.set_pointwise_s_per_output(c.pointwise_s_per_output());
-  return m;
+// `c`'s prices of `group` alone, every other price 0.
+PassCosts Only(const PassCosts& c, const Group& group) {
+  PassCosts only;
+  for (const Price& p : group) (only.*p.set)((c.*p.get)());
+  return only;
 }
 
-PassCosts NchwOnly(const PassCosts& c) {
-  PassCosts n;
-  n.set_conv_s_per_mac(c.conv_s_per_mac());
-  n.set_conv_s_per_output(c.conv_s_per_output());
-  n.set_dense_s_per_mac(c.dense_s_per_mac());
-  n.set_batch_norm_s_per_element(c.batch_norm_s_per_element());
-  n.set_pool_s_per_element(c.pool_s_per_element());
-  n.set_elementwise_s_per_element(c.elementwise_s_per_element());
-  return n;
+void Scale(PassCosts& c, const Group& group, double scale) {
+  for (const Price& p : group) (c.*p.set)((c.*p.get)() * scale);
 }
 
 // Solves the k x k system a x = b (k <= 3) by Gaussian elimination with
@@ -65,30 +82,14 @@ bool Solve(std::array<std::array<double, 3>, 3> a, std::array<double, 3> b, int 
   return true;
 }
 
-void Scale(PassCosts& c, const GroupScales& s) {
-  c.set_batch_overhead_s(c.batch_overhead_s() * s.fixed);
-  c.set_layer_overhead_s(c.layer_overhead_s() * s.fixed);
-  c.set_param_s(c.param_s() * s.fixed);
-  c.set_conv_s_per_mac(c.conv_s_per_mac() * s.nchw);
-  c.set_conv_s_per_output(c.conv_s_per_output() * s.nchw);
-  c.set_dense_s_per_mac(c.dense_s_per_mac() * s.nchw);
-  c.set_batch_norm_s_per_element(c.batch_norm_s_per_element() * s.nchw);
-  c.set_pool_s_per_element(c.pool_s_per_element() * s.nchw);
-  c.set_elementwise_s_per_element(c.elementwise_s_per_element() * s.nchw);
-  c.set_depthwise_s_per_mac(c.depthwise_s_per_mac() * s.mobile);
-  c.set_depthwise_s_per_channel(c.depthwise_s_per_channel() * s.mobile);
-  c.set_depthwise_1x1_s_per_channel(c.depthwise_1x1_s_per_channel() * s.mobile);
-  c.set_pointwise_s_per_mac(c.pointwise_s_per_mac() * s.mobile);
-  c.set_pointwise_s_per_output(c.pointwise_s_per_output() * s.mobile);
-}
-
 }  // namespace
 
 PassCosts FitToReferences(const PassCosts& costs, const std::vector<TimedReference>& references,
                           bool optimizer_step, GroupScales* scales) {
   if (scales) *scales = GroupScales{};
   if (references.size() < 3) return costs;
-  const PassCosts groups[] = {FixedOnly(costs), NchwOnly(costs), MobileOnly(costs)};
+  const PassCosts groups[] = {Only(costs, FixedGroup()), Only(costs, NchwGroup()),
+                              Only(costs, MobileGroup())};
   std::vector<std::array<double, 3>> parts;  // each reference's seconds per group
   bool fixed_matters = false;
   for (const TimedReference& r : references) {
@@ -121,7 +122,9 @@ PassCosts FitToReferences(const PassCosts& costs, const std::vector<TimedReferen
   double* targets[] = {&fitted.fixed, &fitted.nchw, &fitted.mobile};
   for (int i = 0; i < k; ++i) *targets[first + i] = std::clamp(s[i], kMinScale, kMaxScale);
   PassCosts result = costs;
-  Scale(result, fitted);
+  Scale(result, FixedGroup(), fitted.fixed);
+  Scale(result, NchwGroup(), fitted.nchw);
+  Scale(result, MobileGroup(), fitted.mobile);
   if (scales) *scales = fitted;
   return result;
 }
